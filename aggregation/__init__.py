@@ -1,0 +1,1 @@
+"""Aggregation server: receives anonymous usage reports and answers the maintainer's questions."""

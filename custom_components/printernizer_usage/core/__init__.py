@@ -1,0 +1,1 @@
+"""Core engine of printernizer_usage: models, privacy guard, store, recorder, aggregation."""
