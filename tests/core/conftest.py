@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from printernizer_usage_core.privacy import COUNTERS
 from printernizer_usage_core.service import UsageStatsService
 from printernizer_usage_core.store import UsageStore

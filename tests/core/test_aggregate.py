@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from printernizer_usage_core.aggregate import OTHER_ERRORS, top_counts
 from printernizer_usage_core.models import AggregatedStats, TimePeriod
 from printernizer_usage_core.service import UsageStatsService
@@ -17,7 +16,16 @@ from printernizer_usage_core.store import EventRow
 
 from .test_privacy import PERSONAL
 
-TYPES = ["job_created", "job_completed", "job_failed", "file_downloaded", "file_uploaded", "printer_connected", "error_occurred", "app_start"]
+TYPES = [
+    "job_created",
+    "job_completed",
+    "job_failed",
+    "file_downloaded",
+    "file_uploaded",
+    "printer_connected",
+    "error_occurred",
+    "app_start",
+]
 ERRORS = ["KeyError", "TimeoutError", "ConnectionError"]
 PRINTERS = ["bambu_lab", "prusa_core", "octoprint"]
 
@@ -81,7 +89,9 @@ async def test_weekly_payloads_match_the_generated_history(service: UsageStatsSe
         assert payload.period.start.hour == 0 and payload.period.duration_days == 7
 
 
-async def test_periods_that_cross_retention_still_count_from_rollups(service: UsageStatsService, clock) -> None:
+async def test_periods_that_cross_retention_still_count_from_rollups(
+    service: UsageStatsService, clock
+) -> None:
     start = date(2025, 11, 3)
     events = generate_history(2, start, 140)
     await load(service, events)
@@ -114,18 +124,35 @@ async def test_uptime_is_capped_by_the_period(service: UsageStatsService) -> Non
 _pii = st.sampled_from([v for vs in PERSONAL.values() for v in vs])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     calls=st.lists(
         st.tuples(
             st.one_of(st.sampled_from(TYPES + ["feature_enabled"]), _pii),
-            st.dictionaries(st.one_of(st.sampled_from(["printer_type", "error", "feature", "file_type", "name", "path"]), _pii), st.one_of(_pii, st.integers(0, 10**6), st.lists(_pii, max_size=2)), max_size=4),
+            st.dictionaries(
+                st.one_of(
+                    st.sampled_from(
+                        ["printer_type", "error", "feature", "file_type", "name", "path"]
+                    ),
+                    _pii,
+                ),
+                st.one_of(_pii, st.integers(0, 10**6), st.lists(_pii, max_size=2)),
+                max_size=4,
+            ),
         ),
         max_size=25,
     ),
-    fleet=st.dictionaries(st.one_of(st.sampled_from(PRINTERS), _pii), st.integers(0, 5), max_size=4),
+    fleet=st.dictionaries(
+        st.one_of(st.sampled_from(PRINTERS), _pii), st.integers(0, 5), max_size=4
+    ),
 )
-async def test_nothing_personal_reaches_the_database_or_the_payload(service: UsageStatsService, calls, fleet) -> None:
+async def test_nothing_personal_reaches_the_database_or_the_payload(
+    service: UsageStatsService, calls, fleet
+) -> None:
     await service.delete_all()
     for event_type, metadata in calls:
         service.record_event(event_type, metadata)

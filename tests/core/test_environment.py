@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from printernizer_usage_core.countries import COUNTRY_CODES, country_for_zone, zone_countries
 from printernizer_usage_core.environment import (
     detect_deployment_mode,
@@ -46,9 +45,17 @@ def test_every_country_of_the_zone_table_is_known() -> None:
 
 def test_deployment_mode_detection(tmp_path: Path) -> None:
     assert detect_deployment_mode({}, tmp_path) is DeploymentMode.STANDALONE
-    assert detect_deployment_mode({"PRINTERNIZER_DEPLOYMENT_MODE": "Pi"}, tmp_path) is DeploymentMode.PI
-    assert detect_deployment_mode({"PRINTERNIZER_DEPLOYMENT_MODE": "bogus"}, tmp_path) is DeploymentMode.STANDALONE
-    assert detect_deployment_mode({"SUPERVISOR_TOKEN": "x"}, tmp_path) is DeploymentMode.HOMEASSISTANT
+    assert (
+        detect_deployment_mode({"PRINTERNIZER_DEPLOYMENT_MODE": "Pi"}, tmp_path)
+        is DeploymentMode.PI
+    )
+    assert (
+        detect_deployment_mode({"PRINTERNIZER_DEPLOYMENT_MODE": "bogus"}, tmp_path)
+        is DeploymentMode.STANDALONE
+    )
+    assert (
+        detect_deployment_mode({"SUPERVISOR_TOKEN": "x"}, tmp_path) is DeploymentMode.HOMEASSISTANT
+    )
     (tmp_path / "proc/device-tree").mkdir(parents=True)
     (tmp_path / "proc/device-tree/model").write_text("Raspberry Pi 5 Model B Rev 1.0\x00")
     assert detect_deployment_mode({}, tmp_path) is DeploymentMode.PI
@@ -75,7 +82,9 @@ def test_tracking_veto() -> None:
 
 
 def test_detect_environment_is_coarse() -> None:
-    env = detect_environment("2.4.0", time_zone="Europe/Vienna", environ={"PRINTERNIZER_DEPLOYMENT_MODE": "docker"})
+    env = detect_environment(
+        "2.4.0", time_zone="Europe/Vienna", environ={"PRINTERNIZER_DEPLOYMENT_MODE": "docker"}
+    )
     assert env.country_code == "AT"
     assert env.deployment_mode is DeploymentMode.DOCKER
     assert env.platform.isidentifier()

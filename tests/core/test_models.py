@@ -6,8 +6,6 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-from pydantic import ValidationError
-
 from printernizer_usage_core.models import (
     AggregatedStats,
     InstallationInfo,
@@ -19,6 +17,7 @@ from printernizer_usage_core.models import (
     round_to_day,
     submission_id_for,
 )
+from pydantic import ValidationError
 
 INSTALLATION = {
     "installation_id": "0b8e2a52-5b7e-4c43-9d2c-2a7a3f0b7f11",
@@ -36,7 +35,11 @@ def legacy_payload(**overrides) -> dict:
         "schema_version": "1.0",
         "submission_timestamp": "2026-03-09T03:04:05.123456",
         "installation": dict(INSTALLATION),
-        "period": {"start": "2026-03-02T00:00:00", "end": "2026-03-09T00:00:00", "duration_days": 7},
+        "period": {
+            "start": "2026-03-02T00:00:00",
+            "end": "2026-03-09T00:00:00",
+            "duration_days": 7,
+        },
         "printer_fleet": {
             "printer_count": 3,
             "printer_types": ["bambu_lab", "prusa_core"],
@@ -65,8 +68,13 @@ def test_legacy_payload_is_normalised_to_the_current_schema() -> None:
     assert stats.installation.first_seen == datetime(2026, 1, 3, tzinfo=UTC)
     assert stats.period.start == datetime(2026, 3, 2, tzinfo=UTC)
     assert stats.usage_stats.uptime_hours == 151
-    assert stats.printer_fleet.printer_type_counts == {PrinterType.BAMBU_LAB: 2, PrinterType.PRUSA_CORE: 1}
-    assert stats.submission_id == submission_id_for(stats.installation.installation_id, stats.period)
+    assert stats.printer_fleet.printer_type_counts == {
+        PrinterType.BAMBU_LAB: 2,
+        PrinterType.PRUSA_CORE: 1,
+    }
+    assert stats.submission_id == submission_id_for(
+        stats.installation.installation_id, stats.period
+    )
     assert stats.consent_version == "1.0"
 
 

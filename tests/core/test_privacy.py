@@ -9,7 +9,6 @@ import string
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from printernizer_usage_core.privacy import (
     COUNTERS,
     EVENT_TYPES,
@@ -39,7 +38,16 @@ PERSONAL = {
     "serial": ["01S00C123456789", "SN-AB12CD34EF", "deadbeefcafe1234"],
     "free_text": ["Alice's Printer", "kitchen printer"],
 }
-HARMLESS = ["bambu_lab", "prusa_core", "ValueError", "1.2.3", "2026.11.0", "auto_download", "3mf", "linux"]
+HARMLESS = [
+    "bambu_lab",
+    "prusa_core",
+    "ValueError",
+    "1.2.3",
+    "2026.11.0",
+    "auto_download",
+    "3mf",
+    "linux",
+]
 
 
 @pytest.mark.parametrize(("kind", "value"), [(k, v) for k, vs in PERSONAL.items() for v in vs])
@@ -65,17 +73,45 @@ def test_find_pii_looks_into_nested_structures_and_keys() -> None:
 @pytest.mark.parametrize(
     ("event_type", "metadata", "expected"),
     [
-        ("job_completed", {"printer_type": "Bambu_Lab", "duration_seconds": 5400}, {"printer_type": "bambu_lab", "duration": "1-3h"}),
+        (
+            "job_completed",
+            {"printer_type": "Bambu_Lab", "duration_seconds": 5400},
+            {"printer_type": "bambu_lab", "duration": "1-3h"},
+        ),
         ("job_completed", {"duration": 10}, {"duration": "<1m"}),
         ("job_completed", {"duration": 90000}, {"duration": ">24h"}),
-        ("job_failed", {"error": "ConnectionError: printer 192.168.1.5 unreachable"}, {"error_type": "ConnectionError"}),
-        ("error_occurred", {"exception": "aiohttp.client_exceptions.ClientError: x"}, {"error_type": "ClientError"}),
-        ("error_occurred", {"error_type": "not a class", "component": "printer"}, {"component": "printer"}),
-        ("file_downloaded", {"file_type": ".3MF", "file_size": 4_200_000}, {"file_type": "3mf", "file_size": "1-10MB"}),
-        ("file_uploaded", {"file_type": "blend", "file_size_bytes": 2 << 30}, {"file_type": "other", "file_size": ">1GB"}),
+        (
+            "job_failed",
+            {"error": "ConnectionError: printer 192.168.1.5 unreachable"},
+            {"error_type": "ConnectionError"},
+        ),
+        (
+            "error_occurred",
+            {"exception": "aiohttp.client_exceptions.ClientError: x"},
+            {"error_type": "ClientError"},
+        ),
+        (
+            "error_occurred",
+            {"error_type": "not a class", "component": "printer"},
+            {"component": "printer"},
+        ),
+        (
+            "file_downloaded",
+            {"file_type": ".3MF", "file_size": 4_200_000},
+            {"file_type": "3mf", "file_size": "1-10MB"},
+        ),
+        (
+            "file_uploaded",
+            {"file_type": "blend", "file_size_bytes": 2 << 30},
+            {"file_type": "other", "file_size": ">1GB"},
+        ),
         ("file_uploaded", {"file_name": "/home/alice/benchy.3mf"}, {}),
         ("printer_connected", {"printer_type": "my printer", "name": "Alice's X1C"}, {}),
-        ("app_start", {"app_version": "2.4.0", "deployment_mode": "docker", "host": "pi.local"}, {"app_version": "2.4.0", "deployment_mode": "docker"}),
+        (
+            "app_start",
+            {"app_version": "2.4.0", "deployment_mode": "docker", "host": "pi.local"},
+            {"app_version": "2.4.0", "deployment_mode": "docker"},
+        ),
         ("feature_enabled", {"feature": "auto_download"}, {"feature": "auto_download"}),
         ("feature_enabled", {"feature": "alice@example.com"}, {}),
         ("app_shutdown", {"uptime_seconds": True}, {}),
@@ -125,17 +161,27 @@ def test_buckets_refuse_non_numbers() -> None:
 
 
 def test_feature_flags_and_fleet_are_reduced() -> None:
-    assert sanitize_feature_flags({"auto_download": True, "Alice's": True, "x": "yes"}) == {"auto_download": True}
-    assert sanitize_fleet({"bambu_lab": 2, "Garage X1C SN123": 1, "prusa_core": -1, "octoprint": True}) == {
+    assert sanitize_feature_flags({"auto_download": True, "Alice's": True, "x": "yes"}) == {
+        "auto_download": True
+    }
+    assert sanitize_fleet(
+        {"bambu_lab": 2, "Garage X1C SN123": 1, "prusa_core": -1, "octoprint": True}
+    ) == {
         "bambu_lab": 2,
         "unknown": 1,
     }
 
 
 def test_new_event_types_can_be_registered_safely() -> None:
-    register_event_type("camera_snapshot", EventSpec({"printer_type": FieldRule(lambda v: str(v))}, dimension="printer_type"))
+    register_event_type(
+        "camera_snapshot",
+        EventSpec({"printer_type": FieldRule(lambda v: str(v))}, dimension="printer_type"),
+    )
     try:
-        assert sanitize_event("camera_snapshot", {"printer_type": "x", "path": "/tmp/a"}) == ("camera_snapshot", {"printer_type": "x"})
+        assert sanitize_event("camera_snapshot", {"printer_type": "x", "path": "/tmp/a"}) == (
+            "camera_snapshot",
+            {"printer_type": "x"},
+        )
     finally:
         del EVENT_TYPES["camera_snapshot"]
     with pytest.raises(ValueError, match="identifiers"):
@@ -147,9 +193,19 @@ def test_new_event_types_can_be_registered_safely() -> None:
 # --- generated: personal data hidden anywhere in metadata never survives -------------------
 
 _pii = st.sampled_from([v for vs in PERSONAL.values() for v in vs])
-_scalar = st.one_of(st.integers(-5, 10**7), st.booleans(), st.text(string.ascii_letters, max_size=6), _pii)
-_nested = st.recursive(_scalar, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)), max_leaves=6)
-_all_keys = sorted({key for spec in EVENT_TYPES.values() for key in spec.fields} | {"name", "host", "path", "user"})
+_scalar = st.one_of(
+    st.integers(-5, 10**7), st.booleans(), st.text(string.ascii_letters, max_size=6), _pii
+)
+_nested = st.recursive(
+    _scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_all_keys = sorted(
+    {key for spec in EVENT_TYPES.values() for key in spec.fields} | {"name", "host", "path", "user"}
+)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)

@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from printernizer_usage_core.recorder import EventRecorder
 from printernizer_usage_core.store import UsageStore
 
@@ -146,7 +145,13 @@ def test_flushed_events_survive_kill_9(tmp_path: Path) -> None:
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
     with sqlite3.connect(db) as conn:
-        created = conn.execute("SELECT COUNT(*) FROM usage_events WHERE event_type = 'job_created'").fetchone()[0]
-        rollup = conn.execute("SELECT SUM(count) FROM usage_aggregates WHERE event_type = 'job_created' AND dimension = ''").fetchone()[0]
+        created = conn.execute(
+            "SELECT COUNT(*) FROM usage_events e JOIN usage_kinds k ON k.id = e.kind "
+            "WHERE k.event_type = 'job_created'"
+        ).fetchone()[0]
+        rollup = conn.execute(
+            "SELECT SUM(a.count) FROM usage_aggregates a JOIN usage_series s ON s.id = a.series "
+            "WHERE s.event_type = 'job_created' AND s.dimension = ''"
+        ).fetchone()[0]
     assert acknowledged == 5000
     assert created == rollup == 5000

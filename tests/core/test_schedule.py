@@ -22,7 +22,15 @@ def test_period_containing_aligns_to_the_anchor() -> None:
 
 def test_closed_periods_are_contiguous() -> None:
     periods = closed_periods(date(2026, 3, 18), date(2026, 4, 8))
-    assert [p.first_day.isoformat() for p in periods] == ["2026-03-11", "2026-03-18", "2026-03-25", "2026-04-01"]
+    assert [p.first_day.isoformat() for p in periods] == [
+        "2026-03-11",
+        "2026-03-18",
+        "2026-03-25",
+        "2026-04-01",
+    ]
     assert all(a.end == b.start for a, b in zip(periods, periods[1:], strict=False))
-    assert [p.first_day for p in closed_periods(date(2026, 3, 18), date(2026, 4, 8), after=date(2026, 3, 25))] == [date(2026, 3, 25), date(2026, 4, 1)]
+    assert [
+        p.first_day
+        for p in closed_periods(date(2026, 3, 18), date(2026, 4, 8), after=date(2026, 3, 25))
+    ] == [date(2026, 3, 25), date(2026, 4, 1)]
     assert closed_periods(date(2026, 3, 18), date(2026, 3, 17)) == []

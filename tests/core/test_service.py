@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-
 from printernizer_usage_core.models import CONSENT_VERSION, AggregatedStats, DeploymentMode
 from printernizer_usage_core.service import UsageStatsService, deletion_key_hash
 
@@ -19,7 +18,9 @@ async def test_opt_in_is_off_by_default(service: UsageStatsService) -> None:
     assert not await service.is_opted_in()
 
 
-async def test_preview_before_opt_in_shows_the_id_opting_in_adopts(service: UsageStatsService) -> None:
+async def test_preview_before_opt_in_shows_the_id_opting_in_adopts(
+    service: UsageStatsService,
+) -> None:
     preview = AggregatedStats.model_validate_json(await service.preview())
     settings = await service.opt_in(endpoint="https://stats.example")
     assert settings.installation_id == preview.installation.installation_id
@@ -87,7 +88,9 @@ async def test_preview_is_the_queued_payload_when_one_waits(service: UsageStatsS
     assert await service.preview() == '{"exact": "bytes"}'
 
 
-async def test_local_stats_show_this_week_and_a_daily_history(service: UsageStatsService, clock) -> None:
+async def test_local_stats_show_this_week_and_a_daily_history(
+    service: UsageStatsService, clock
+) -> None:
     service.record_event("job_completed", {"printer_type": "bambu_lab"})
     service.record_event("error_occurred", {"error": "KeyError"})
     clock.advance(days=1)

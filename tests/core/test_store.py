@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from printernizer_usage_core.store import SCHEMA_VERSION, EventRow, StoreError, UsageStore
 
 T0 = datetime(2026, 3, 18, 12, tzinfo=UTC).timestamp()
@@ -73,13 +72,19 @@ async def test_events_roll_up_per_day_and_dimension(store: UsageStore) -> None:
         ("2026-03-19", "job_created", "", 1),
     ]
     totals = await store.rollup_totals(date(2026, 3, 18), date(2026, 3, 20))
-    assert sorted(totals) == [("error_occurred", "", 3), ("error_occurred", "KeyError", 2), ("job_created", "", 1)]
+    assert sorted(totals) == [
+        ("error_occurred", "", 3),
+        ("error_occurred", "KeyError", 2),
+        ("job_created", "", 1),
+    ]
     assert await store.first_day() == date(2026, 3, 18)
     assert await store.insert_events([]) == 0
 
 
 async def test_get_events_filters(store: UsageStore) -> None:
-    await store.insert_events([EventRow("job_created", T0 + i * 3600, {"printer_type": "octoprint"}) for i in range(5)])
+    await store.insert_events(
+        [EventRow("job_created", T0 + i * 3600, {"printer_type": "octoprint"}) for i in range(5)]
+    )
     await store.insert_events([EventRow("job_completed", T0 + 1800, {})])
     since = datetime.fromtimestamp(T0 + 3600, UTC)
     until = datetime.fromtimestamp(T0 + 4 * 3600, UTC)
@@ -95,7 +100,9 @@ async def test_get_events_filters(store: UsageStore) -> None:
 
 
 async def test_prune_keeps_rollups(store: UsageStore) -> None:
-    await store.insert_events([EventRow("job_created", T0 - 100 * 86400, {}), EventRow("job_created", T0, {})])
+    await store.insert_events(
+        [EventRow("job_created", T0 - 100 * 86400, {}), EventRow("job_created", T0, {})]
+    )
     assert await store.prune_events(datetime.fromtimestamp(T0 - 90 * 86400, UTC)) == 1
     assert (await store.count_events())[0] == 1
     assert len(await store.rollups(date(2025, 1, 1), date(2027, 1, 1))) == 2
@@ -107,7 +114,9 @@ async def test_uptime_is_accounted_per_day(store: UsageStore) -> None:
     await store.add_uptime(date(2026, 3, 18), 1800)
     await store.add_uptime(date(2026, 3, 18), 1800)
     await store.add_uptime(date(2026, 3, 18), 0)
-    assert await store.rollup_totals(date(2026, 3, 18), date(2026, 3, 19)) == [("_uptime_seconds", "", 3600)]
+    assert await store.rollup_totals(date(2026, 3, 18), date(2026, 3, 19)) == [
+        ("_uptime_seconds", "", 3600)
+    ]
 
 
 async def test_settings_round_trip_and_delete(store: UsageStore) -> None:

@@ -83,9 +83,11 @@ def _check_country(value: str) -> str:
 
 DayTime = Annotated[datetime, AfterValidator(_day_rounded)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
-VersionStr = Annotated[
-    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z][0-9A-Za-z.+\-]*$")
-]
+# A release number, not free text: 2.4.0, 2025.4.4, 1.0.0-beta.2, 2.1rc1, 0.9.post1+local3.
+VERSION_PATTERN = (
+    r"^\d{1,4}(\.\d{1,6}){0,3}([.\-+]?(a|b|rc|dev|post|alpha|beta|pre|local)\.?\d{0,6}){0,2}$"
+)
+VersionStr = Annotated[str, StringConstraints(max_length=32, pattern=VERSION_PATTERN)]
 PythonVersion = Annotated[str, StringConstraints(pattern=r"^\d{1,2}\.\d{1,3}(\.\d{1,3})?$")]
 PlatformName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,23}$")]
 CountryCode = Annotated[

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .models import MAX_COUNT, DeploymentMode, PrinterType
+from .models import MAX_COUNT, VERSION_PATTERN, DeploymentMode, PrinterType
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ COMPONENTS: Final = frozenset(
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _ERROR_CLASS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")
 _ERROR_PREFIX = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)")
-_VERSION = re.compile(r"^[0-9][0-9A-Za-z.+\-]{0,31}$")
+_VERSION = re.compile(VERSION_PATTERN)
 
 
 class Rejected(ValueError):
@@ -179,7 +179,7 @@ def _boolean(value: Any) -> bool:
 
 
 def _version(value: Any) -> str:
-    if isinstance(value, str) and _VERSION.match(value):
+    if isinstance(value, str) and len(value) <= 32 and _VERSION.match(value):
         return value
     raise Rejected("not a version")
 

@@ -360,13 +360,13 @@ class UsageStatsService:
         week = TimePeriod.from_days(today - timedelta(days=6), today + timedelta(days=1))
         payload = await self.aggregate(week)
         first = today - timedelta(days=max(days, 1) - 1)
-        per_day: dict[str, dict[str, int]] = {
-            (first + timedelta(days=i)).isoformat(): {} for i in range(max(days, 1))
+        per_day: dict[date, dict[str, int]] = {
+            first + timedelta(days=i): {} for i in range(max(days, 1))
         }
-        for day, event_type, dimension, count in await self.store.rollups(
+        for day, event_type, count in await self.store.daily_totals(
             first, today + timedelta(days=1)
         ):
-            if not dimension and not event_type.startswith("_") and day in per_day:
+            if not event_type.startswith("_"):
                 per_day[day][event_type] = count
         total, oldest = await self.store.count_events()
         settings = await self.get_settings()
@@ -379,7 +379,7 @@ class UsageStatsService:
             error_summary=payload.error_summary,
             event_counts=payload.event_counts,
             daily=[
-                DailyCount(day=date.fromisoformat(d), total=sum(c.values()), by_type=c)
+                DailyCount(day=d, total=sum(c.values()), by_type=dict(sorted(c.items())))
                 for d, c in per_day.items()
             ],
             total_events=total,

@@ -33,37 +33,49 @@ class Migration:
     down: str
 
 
+# Raw events are stored compactly: each row holds a time and a "kind" (one distinct event type +
+# metadata combination, interned in usage_kinds), so a year at 1,000 events a day stays small.
+# Rollups intern their (event type, dimension) series the same way; days are day numbers.
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(
         1,
         """
-        CREATE TABLE usage_events (
+        CREATE TABLE usage_kinds (
             id INTEGER PRIMARY KEY,
             event_type TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            UNIQUE (event_type, metadata)
+        );
+        CREATE TABLE usage_events (
+            id INTEGER PRIMARY KEY,
             ts INTEGER NOT NULL,
-            day TEXT NOT NULL,
-            metadata TEXT NOT NULL DEFAULT '{}',
+            kind INTEGER NOT NULL REFERENCES usage_kinds (id),
             submitted INTEGER NOT NULL DEFAULT 0
         );
-        CREATE INDEX ix_usage_events_ts ON usage_events (ts);
-        CREATE INDEX ix_usage_events_type_ts ON usage_events (event_type, ts);
         CREATE TABLE usage_settings (
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL,
             updated_at INTEGER NOT NULL
         ) WITHOUT ROWID;
-        CREATE TABLE usage_aggregates (
-            day TEXT NOT NULL,
+        CREATE TABLE usage_series (
+            id INTEGER PRIMARY KEY,
             event_type TEXT NOT NULL,
-            dimension TEXT NOT NULL DEFAULT '',
+            dimension TEXT NOT NULL,
+            UNIQUE (event_type, dimension)
+        );
+        CREATE TABLE usage_aggregates (
+            day INTEGER NOT NULL,
+            series INTEGER NOT NULL REFERENCES usage_series (id),
             count INTEGER NOT NULL,
-            PRIMARY KEY (day, event_type, dimension)
+            PRIMARY KEY (day, series)
         ) WITHOUT ROWID;
         """,
         """
         DROP TABLE usage_aggregates;
+        DROP TABLE usage_series;
         DROP TABLE usage_settings;
         DROP TABLE usage_events;
+        DROP TABLE usage_kinds;
         """,
     ),
     Migration(
@@ -117,8 +129,21 @@ class OutboxEntry:
     sent_at: int | None
 
 
-def _day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).date().isoformat()
+_EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
+
+
+def day_number(day: date) -> int:
+    """Days since 1970-01-01: how rollups store a day (two bytes instead of ten)."""
+    return day.toordinal() - _EPOCH_ORDINAL
+
+
+def day_from_number(number: int) -> date:
+    """The date of a stored day number."""
+    return date.fromordinal(number + _EPOCH_ORDINAL)
+
+
+def _canonical(metadata: dict[str, str | int | bool]) -> str:
+    return json.dumps(metadata, sort_keys=True, separators=(",", ":"))
 
 
 def _now() -> int:
@@ -131,6 +156,17 @@ class UsageStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._db: aiosqlite.Connection | None = None
+        # Interned ids of (event type, metadata) kinds and (event type, dimension) series.
+        self._kinds: dict[tuple[str, str], int] = {}
+        self._kind_ids: dict[tuple[str, str, tuple[tuple[str, Any], ...]], int] = {}
+        self._kind_series: dict[int, tuple[str, str]] = {}
+        self._series: dict[tuple[str, str], int] = {}
+
+    def _clear_caches(self) -> None:
+        self._kinds.clear()
+        self._kind_ids.clear()
+        self._kind_series.clear()
+        self._series.clear()
 
     @property
     def is_open(self) -> bool:
@@ -188,6 +224,10 @@ class UsageStore:
         if not 0 <= target_version <= SCHEMA_VERSION:
             raise StoreError(f"no schema version {target_version}")
         steps: list[tuple[int, str]]
+        self._clear_caches()
+        if current == 0 and target_version > 0:
+            # Only possible before the first table exists: lets pruning give space back.
+            await self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
         if target_version >= current:
             steps = [(m.version, m.up) for m in MIGRATIONS if current < m.version <= target_version]
         else:
@@ -204,45 +244,95 @@ class UsageStore:
 
     # --- events ------------------------------------------------------------------------------
 
+    async def _intern(
+        self, cache: dict[tuple[str, str], int], table: str, columns: str, key: tuple[str, str]
+    ) -> int:
+        found = cache.get(key)
+        if found is None:
+            await self.db.execute(
+                f"INSERT OR IGNORE INTO {table} ({columns}) VALUES (?, ?)",
+                key,
+            )
+            async with self.db.execute(
+                f"SELECT id FROM {table} WHERE ({columns}) = (?, ?)",
+                key,
+            ) as cursor:
+                row = await cursor.fetchone()
+            assert row is not None
+            found = cache[key] = int(row[0])
+        return found
+
+    async def _series_id(self, event_type: str, dimension: str) -> int:
+        return await self._intern(
+            self._series, "usage_series", "event_type, dimension", (event_type, dimension)
+        )
+
     async def insert_events(self, rows: Sequence[EventRow]) -> int:
         """Write events and their daily rollups in one transaction; returns how many."""
         if not rows:
             return 0
-        rollup: Counter[tuple[str, str, str]] = Counter()
-        values = []
-        for row in rows:
-            day = _day(row.ts)
-            values.append((row.event_type, int(row.ts), day, json.dumps(row.metadata)))
-            rollup[(day, row.event_type, "")] += 1
-            if row.dimension:
-                rollup[(day, row.event_type, row.dimension)] += 1
         db = self.db
         await db.execute("BEGIN")
         try:
-            await db.executemany(
-                "INSERT INTO usage_events (event_type, ts, day, metadata) VALUES (?, ?, ?, ?)",
-                values,
-            )
+            # Hot path (tens of thousands of rows a second): one cheap dictionary lookup per
+            # row; JSON and SQL only for a kind not seen before.
+            kind_ids = self._kind_ids
+            if len(kind_ids) > 10_000:
+                kind_ids.clear()
+            values: list[tuple[int, int]] = []
+            per_day_kind: dict[tuple[int, int], int] = {}
+            for row in rows:
+                key = (row.event_type, row.dimension, tuple(row.metadata.items()))
+                kind = kind_ids.get(key)
+                if kind is None:
+                    kind = kind_ids[key] = await self._intern(
+                        self._kinds,
+                        "usage_kinds",
+                        "event_type, metadata",
+                        (row.event_type, _canonical(row.metadata)),
+                    )
+                    self._kind_series[kind] = (row.event_type, row.dimension)
+                ts = int(row.ts)
+                values.append((ts, kind))
+                bucket = (ts // 86_400, kind)  # UTC day number, the same as day_number()
+                per_day_kind[bucket] = per_day_kind.get(bucket, 0) + 1
+            rollup: Counter[tuple[int, str, str]] = Counter()
+            for (day, kind), count in per_day_kind.items():
+                event_type, dimension = self._kind_series[kind]
+                rollup[(day, event_type, "")] += count
+                if dimension:
+                    rollup[(day, event_type, dimension)] += count
+            await db.executemany("INSERT INTO usage_events (ts, kind) VALUES (?, ?)", values)
             await self._add_rollups(rollup.items())
             await db.commit()
         except BaseException:
             await db.rollback()
+            self._clear_caches()
             raise
         return len(values)
 
-    async def _add_rollups(self, items: Iterable[tuple[tuple[str, str, str], int]]) -> None:
+    async def _add_rollups(self, items: Iterable[tuple[tuple[int, str, str], int]]) -> None:
+        params = [
+            (day, await self._series_id(event_type, dimension), count)
+            for (day, event_type, dimension), count in items
+        ]
         await self.db.executemany(
-            "INSERT INTO usage_aggregates (day, event_type, dimension, count) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (day, event_type, dimension) DO UPDATE SET count = count + excluded.count",
-            [(day, etype, dim, n) for (day, etype, dim), n in items],
+            "INSERT INTO usage_aggregates (day, series, count) VALUES (?, ?, ?) "
+            "ON CONFLICT (day, series) DO UPDATE SET count = count + excluded.count",
+            params,
         )
 
     async def add_uptime(self, day: date, seconds: int) -> None:
         """Account running time to a day (uptime is reported in whole hours only)."""
         if seconds <= 0:
             return
-        await self._add_rollups([((day.isoformat(), UPTIME_KEY, ""), seconds)])
-        await self.db.commit()
+        await self.db.execute("BEGIN")
+        try:
+            await self._add_rollups([((day_number(day), UPTIME_KEY, ""), seconds)])
+            await self.db.commit()
+        except BaseException:
+            await self.db.rollback()
+            raise
 
     async def get_events(
         self,
@@ -258,20 +348,23 @@ class UsageStore:
         clauses: list[str] = []
         params: list[Any] = []
         if event_type is not None:
-            clauses.append("event_type = ?")
+            clauses.append("k.event_type = ?")
             params.append(event_type)
         if since is not None:
-            clauses.append("ts >= ?")
+            clauses.append("e.ts >= ?")
             params.append(int(since.timestamp()))
         if until is not None:
-            clauses.append("ts < ?")
+            clauses.append("e.ts < ?")
             params.append(int(until.timestamp()))
         if submitted is not None:
-            clauses.append("submitted = ?")
+            clauses.append("e.submitted = ?")
             params.append(int(submitted))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT id, event_type, ts, metadata, submitted FROM usage_events {where} "
-        sql += "ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?"
+        sql = (
+            "SELECT e.id, k.event_type, e.ts, k.metadata, e.submitted FROM usage_events e "
+            f"JOIN usage_kinds k ON k.id = e.kind {where} "
+            "ORDER BY e.ts DESC, e.id DESC LIMIT ? OFFSET ?"
+        )
         params += [-1 if limit is None else limit, offset]
         async with self.db.execute(sql, params) as cursor:
             rows = await cursor.fetchall()
@@ -288,7 +381,10 @@ class UsageStore:
 
     async def count_events(self) -> tuple[int, datetime | None]:
         """How many raw events are kept, and when the oldest happened."""
-        async with self.db.execute("SELECT COUNT(*), MIN(ts) FROM usage_events") as cursor:
+        # Events arrive in time order, so the lowest id is the oldest: no scan for MIN(ts).
+        async with self.db.execute(
+            "SELECT COUNT(*), (SELECT ts FROM usage_events ORDER BY id LIMIT 1) FROM usage_events"
+        ) as cursor:
             row = await cursor.fetchone()
         if not row or not row[0]:
             return 0, None
@@ -300,7 +396,6 @@ class UsageStore:
             "UPDATE usage_events SET submitted = 1 WHERE submitted = 0 AND ts < ?",
             (int(until.timestamp()),),
         )
-        await self.db.commit()
         return cursor.rowcount
 
     async def prune_events(self, before: datetime) -> int:
@@ -308,33 +403,46 @@ class UsageStore:
         cursor = await self.db.execute(
             "DELETE FROM usage_events WHERE ts < ?", (int(before.timestamp()),)
         )
-        await self.db.commit()
+        await self.db.execute("PRAGMA incremental_vacuum")
         return cursor.rowcount
 
     async def prune_rollups(self, before: date) -> int:
         """Delete daily rollups older than `before`."""
         cursor = await self.db.execute(
-            "DELETE FROM usage_aggregates WHERE day < ?", (before.isoformat(),)
+            "DELETE FROM usage_aggregates WHERE day < ?", (day_number(before),)
         )
-        await self.db.commit()
+        await self.db.execute("PRAGMA incremental_vacuum")
         return cursor.rowcount
 
     async def rollups(self, first: date, end: date) -> list[tuple[str, str, str, int]]:
-        """Daily counts (day, event_type, dimension, count) for first <= day < end."""
+        """Daily counts (ISO day, event_type, dimension, count) for first <= day < end."""
         async with self.db.execute(
-            "SELECT day, event_type, dimension, count FROM usage_aggregates "
-            "WHERE day >= ? AND day < ? ORDER BY day",
-            (first.isoformat(), end.isoformat()),
+            "SELECT a.day, s.event_type, s.dimension, a.count FROM usage_aggregates a "
+            "JOIN usage_series s ON s.id = a.series WHERE a.day >= ? AND a.day < ? "
+            "ORDER BY a.day, s.event_type, s.dimension",
+            (day_number(first), day_number(end)),
         ) as cursor:
             rows = await cursor.fetchall()
-        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+        return [(day_from_number(r[0]).isoformat(), r[1], r[2], int(r[3])) for r in rows]
+
+    async def daily_totals(self, first: date, end: date) -> list[tuple[date, str, int]]:
+        """Per-day event counts (day, event_type, count), no breakdowns, first <= day < end."""
+        async with self.db.execute(
+            "SELECT a.day, s.event_type, a.count FROM usage_series s "
+            "JOIN usage_aggregates a ON a.series = s.id "
+            "WHERE s.dimension = '' AND a.day >= ? AND a.day < ?",
+            (day_number(first), day_number(end)),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [(day_from_number(r[0]), r[1], int(r[2])) for r in rows]
 
     async def rollup_totals(self, first: date, end: date) -> list[tuple[str, str, int]]:
         """Counts (event_type, dimension, count) summed over first <= day < end."""
         async with self.db.execute(
-            "SELECT event_type, dimension, SUM(count) FROM usage_aggregates "
-            "WHERE day >= ? AND day < ? GROUP BY event_type, dimension",
-            (first.isoformat(), end.isoformat()),
+            "SELECT s.event_type, s.dimension, t.total FROM ("
+            "SELECT series, SUM(count) AS total FROM usage_aggregates "
+            "WHERE day >= ? AND day < ? GROUP BY series) t JOIN usage_series s ON s.id = t.series",
+            (day_number(first), day_number(end)),
         ) as cursor:
             rows = await cursor.fetchall()
         return [(r[0], r[1], int(r[2])) for r in rows]
@@ -343,7 +451,7 @@ class UsageStore:
         """The earliest day any rollup covers."""
         async with self.db.execute("SELECT MIN(day) FROM usage_aggregates") as cursor:
             row = await cursor.fetchone()
-        return date.fromisoformat(row[0]) if row and row[0] else None
+        return day_from_number(row[0]) if row and row[0] is not None else None
 
     # --- settings ----------------------------------------------------------------------------
 
@@ -397,7 +505,6 @@ class UsageStore:
             "payload, created_at) VALUES (?, ?, ?, ?, ?)",
             (period_start, period_end, submission_id, payload, _now()),
         )
-        await self.db.commit()
         return cursor.rowcount > 0
 
     async def outbox_entries(self, status: str | None = None) -> list[OutboxEntry]:
@@ -430,7 +537,6 @@ class UsageStore:
             "last_error = ?, sent_at = ? WHERE period_start = ?",
             (status, attempts, next_attempt_at, last_error, sent_at, period_start),
         )
-        await self.db.commit()
 
     async def outbox_clear(self, status: str | None = None) -> int:
         """Drop outbox entries (all, or those of one status)."""
@@ -438,25 +544,40 @@ class UsageStore:
             cursor = await self.db.execute("DELETE FROM usage_outbox")
         else:
             cursor = await self.db.execute("DELETE FROM usage_outbox WHERE status = ?", (status,))
-        await self.db.commit()
         return cursor.rowcount
 
     # --- everything --------------------------------------------------------------------------
 
     async def dump(self) -> dict[str, list[dict[str, Any]]]:
-        """Every row of every table, for the user's export."""
+        """Every stored row, readable (interned ids resolved), for the user's export."""
+        queries = {
+            "usage_settings": "SELECT key, value, updated_at FROM usage_settings ORDER BY key",
+            "usage_aggregates": (
+                "SELECT a.day, s.event_type, s.dimension, a.count FROM usage_aggregates a "
+                "JOIN usage_series s ON s.id = a.series ORDER BY a.day, s.event_type, s.dimension"
+            ),
+            "usage_outbox": "SELECT * FROM usage_outbox ORDER BY period_start",
+            "usage_events": (
+                "SELECT e.id, e.ts, k.event_type, k.metadata, e.submitted FROM usage_events e "
+                "JOIN usage_kinds k ON k.id = e.kind ORDER BY e.id"
+            ),
+        }
         result: dict[str, list[dict[str, Any]]] = {}
-        for table in ("usage_settings", "usage_aggregates", "usage_outbox", "usage_events"):
-            async with self.db.execute(f"SELECT * FROM {table}") as cursor:
+        for table, sql in queries.items():
+            async with self.db.execute(sql) as cursor:
                 names = [d[0] for d in cursor.description]
                 rows = await cursor.fetchall()
             result[table] = [dict(zip(names, row, strict=True)) for row in rows]
+        for row in result["usage_aggregates"]:
+            row["day"] = day_from_number(row["day"]).isoformat()
         return result
 
     async def delete_all(self) -> None:
         """Forget everything: events, rollups, settings (so the installation id too), outbox."""
         await self.db.executescript(
-            "BEGIN; DELETE FROM usage_events; DELETE FROM usage_aggregates; "
+            "BEGIN; DELETE FROM usage_events; DELETE FROM usage_kinds; "
+            "DELETE FROM usage_aggregates; DELETE FROM usage_series; "
             "DELETE FROM usage_settings; DELETE FROM usage_outbox; COMMIT;"
         )
+        self._clear_caches()
         await self.db.execute("VACUUM")
