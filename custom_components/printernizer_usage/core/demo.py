@@ -41,7 +41,9 @@ async def run_demo(db_path: Path, events: int, out: list[str]) -> None:
         stats = await service.local_stats(days=7)
         out.append(f"recorded {accepted} events ({service.recorder.counters.rejected} refused)")
         out.append("this week: " + stats.usage_stats.model_dump_json())
-        out.append("sharing: " + ("on" if stats.settings.sharing else "off (opt-in is off by default)"))
+        out.append(
+            "sharing: " + ("on" if stats.settings.sharing else "off (opt-in is off by default)")
+        )
         out.append("the payload that opting in would send:")
         out.append(json.dumps(json.loads(await service.preview()), indent=2))
     finally:
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     out: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(run_demo(args.db or Path(tmp) / "usage.db", args.events, out))
-    print("\n".join(out))  # noqa: T201
+    print("\n".join(out))
 
 
 if __name__ == "__main__":
