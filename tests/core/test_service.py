@@ -185,3 +185,24 @@ async def test_environment_is_read_at_start(make_service) -> None:
     await started.set_endpoint("https://a.example")
     assert (await started.get_settings()).endpoint == "https://a.example"
     assert uuid.UUID(str((await started.opt_in()).installation_id)).version == 4
+
+
+async def test_preview_before_opt_in_is_the_first_report_sent(service: UsageStatsService) -> None:
+    from printernizer_usage_core.schedule import first_period
+
+    service.record_event("job_created")
+    before = await service.preview()
+    await service.opt_in()
+    first_report = await service.aggregate(first_period(await service.period_anchor()))
+    assert before == first_report.to_json()
+
+
+async def test_prune_forgets_old_delivered_reports_only(service: UsageStatsService, clock) -> None:
+    await service.store.outbox_put("2026-01-01", "2026-01-08", "a", "{}")
+    await service.store.outbox_put("2026-01-08", "2026-01-15", "b", "{}")
+    await service.store.outbox_update(
+        "2026-01-01", status="sent", attempts=1, sent_at=int(clock.now.timestamp())
+    )
+    clock.advance(days=91)
+    await service.prune()
+    assert [e.submission_id for e in await service.store.outbox_entries()] == ["b"]

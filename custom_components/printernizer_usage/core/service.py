@@ -195,6 +195,9 @@ class UsageStatsService:
             day_start(today - timedelta(days=settings.retention_days))
         )
         rollups = await self.store.prune_rollups(today - timedelta(days=ROLLUP_RETENTION_DAYS))
+        await self.store.outbox_prune(
+            int(day_start(today - timedelta(days=settings.retention_days)).timestamp())
+        )
         return events, rollups
 
     # --- snapshot inputs --------------------------------------------------------------------
@@ -323,6 +326,10 @@ class UsageStatsService:
         await self.flush()
         raw = await self.store.get_settings()
         secret = raw.get("deletion_secret")
+        if not secret:
+            # Made before opt-in too, so the preview shows the very hash the first report sends.
+            secret = secrets.token_urlsafe(32)
+            await self.store.set_setting("deletion_secret", secret)
         return build_payload(
             totals=await self.store.rollup_totals(period.first_day, period.end_day),
             period=period,
@@ -330,7 +337,7 @@ class UsageStatsService:
             consent_version=raw.get("consent_version") or CONSENT_VERSION,
             fleet=sanitize_fleet(raw.get("fleet", {})),
             features=self._features,
-            deletion_key_hash=deletion_key_hash(secret) if secret else None,
+            deletion_key_hash=deletion_key_hash(secret),
         )
 
     async def next_period(self) -> TimePeriod:

@@ -546,6 +546,13 @@ class UsageStore:
             cursor = await self.db.execute("DELETE FROM usage_outbox WHERE status = ?", (status,))
         return cursor.rowcount
 
+    async def outbox_prune(self, sent_before: int) -> int:
+        """Forget delivered entries sent before a unix time (pending ones always stay)."""
+        cursor = await self.db.execute(
+            "DELETE FROM usage_outbox WHERE status = 'sent' AND sent_at < ?", (sent_before,)
+        )
+        return cursor.rowcount
+
     # --- everything --------------------------------------------------------------------------
 
     async def dump(self) -> dict[str, list[dict[str, Any]]]:
