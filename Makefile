@@ -21,7 +21,8 @@ lint:
 	$(VENV)/bin/ruff format --check .
 
 typecheck:
-	$(VENV)/bin/mypy custom_components/printernizer_usage/core aggregation printernizer_usage_service
+	$(VENV)/bin/mypy --strict custom_components/printernizer_usage
+	$(VENV)/bin/mypy aggregation printernizer_usage_service
 
 pytest:
 	scripts/run-tests

@@ -166,3 +166,44 @@ async def test_store_creates_missing_folders(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "b" / "usage.db").exists()
     await store.close()
     assert timedelta(days=1)
+
+
+async def test_concurrent_writers_take_turns(store: UsageStore) -> None:
+    """Transactions on the one shared connection never interleave (found by the service)."""
+    import asyncio
+
+    async def events(n: int) -> None:
+        for i in range(20):
+            await store.insert_events(
+                [EventRow("job_created", T0 + n * 100 + i, {}) for _ in range(50)]
+            )
+
+    async def settings(n: int) -> None:
+        for i in range(20):
+            await store.set_settings({f"k{n}": i, "shared": n})
+            await store.outbox_put(f"2026-01-{n:02}", "x", f"id-{n}-{i}", "{}")
+
+    await asyncio.gather(*(events(n) for n in range(3)), *(settings(n) for n in range(1, 4)))
+    assert (await store.count_events())[0] == 3 * 20 * 50
+    assert {k: v for k, v in (await store.get_settings()).items() if k.startswith("k")} == {
+        "k1": 19,
+        "k2": 19,
+        "k3": 19,
+    }
+
+
+async def test_service_writes_during_a_flush(tmp_path: Path) -> None:
+    import asyncio
+
+    from printernizer_usage_core.service import UsageStatsService
+
+    service = UsageStatsService(tmp_path / "u.db", app_version="1.0.0", environ={}, time_zone="UTC")
+    await service.start()
+    for _ in range(500):
+        service.record_event("job_completed", {"printer_type": "bambu_lab"})
+    results = await asyncio.gather(
+        service.flush(), service.opt_in(), service.set_features({"a": True})
+    )
+    assert results[0] == 500
+    assert results[1].opted_in
+    await asyncio.wait_for(service.stop(), 10)

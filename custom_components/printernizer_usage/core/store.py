@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -156,6 +158,9 @@ class UsageStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._db: aiosqlite.Connection | None = None
+        # One connection is shared by every caller: writes take turns, so one caller's
+        # BEGIN..COMMIT never swallows (or rolls back) another caller's statements.
+        self._write_lock = asyncio.Lock()
         # Interned ids of (event type, metadata) kinds and (event type, dimension) series.
         self._kinds: dict[tuple[str, str], int] = {}
         self._kind_ids: dict[tuple[str, str, tuple[tuple[str, Any], ...]], int] = {}
@@ -180,12 +185,32 @@ class UsageStore:
             raise StoreError("the usage store is not open")
         return self._db
 
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run the block as one transaction, one writer at a time."""
+        async with self._write_lock:
+            db = self.db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.rollback()
+                self._clear_caches()
+                raise
+            await db.commit()
+
+    async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One write statement, taking its turn with the transactions; returns rows changed."""
+        async with self._write_lock:
+            cursor = await self.db.execute(sql, params)
+            return cursor.rowcount
+
     async def open(self, *, target_version: int = SCHEMA_VERSION) -> None:
         """Open (creating if needed) and migrate to `target_version`."""
         if self._db is not None:
             return
         if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
         # Autocommit: transactions are opened explicitly where statements belong together.
         db = await aiosqlite.connect(self.path, isolation_level=None)
         try:
@@ -236,11 +261,12 @@ class UsageStore:
                 for m in reversed(MIGRATIONS)
                 if target_version < m.version <= current
             ]
-        for version, script in steps:
-            await self.db.executescript(
-                f"BEGIN; {script} PRAGMA user_version = {int(version)}; COMMIT;"
-            )
-            _LOGGER.debug("usage store %s migrated to schema %s", self.path, version)
+        async with self._write_lock:
+            for version, script in steps:
+                await self.db.executescript(
+                    f"BEGIN; {script} PRAGMA user_version = {int(version)}; COMMIT;"
+                )
+                _LOGGER.debug("usage store %s migrated to schema %s", self.path, version)
 
     # --- events ------------------------------------------------------------------------------
 
@@ -271,9 +297,7 @@ class UsageStore:
         """Write events and their daily rollups in one transaction; returns how many."""
         if not rows:
             return 0
-        db = self.db
-        await db.execute("BEGIN")
-        try:
+        async with self._transaction() as db:
             # Hot path (tens of thousands of rows a second): one cheap dictionary lookup per
             # row; JSON and SQL only for a kind not seen before.
             kind_ids = self._kind_ids
@@ -304,11 +328,6 @@ class UsageStore:
                     rollup[(day, event_type, dimension)] += count
             await db.executemany("INSERT INTO usage_events (ts, kind) VALUES (?, ?)", values)
             await self._add_rollups(rollup.items())
-            await db.commit()
-        except BaseException:
-            await db.rollback()
-            self._clear_caches()
-            raise
         return len(values)
 
     async def _add_rollups(self, items: Iterable[tuple[tuple[int, str, str], int]]) -> None:
@@ -326,13 +345,8 @@ class UsageStore:
         """Account running time to a day (uptime is reported in whole hours only)."""
         if seconds <= 0:
             return
-        await self.db.execute("BEGIN")
-        try:
+        async with self._transaction():
             await self._add_rollups([((day_number(day), UPTIME_KEY, ""), seconds)])
-            await self.db.commit()
-        except BaseException:
-            await self.db.rollback()
-            raise
 
     async def get_events(
         self,
@@ -392,27 +406,26 @@ class UsageStore:
 
     async def mark_submitted(self, until: datetime) -> int:
         """Flag raw events before `until` as covered by a delivered report."""
-        cursor = await self.db.execute(
+        return await self._write(
             "UPDATE usage_events SET submitted = 1 WHERE submitted = 0 AND ts < ?",
             (int(until.timestamp()),),
         )
-        return cursor.rowcount
 
     async def prune_events(self, before: datetime) -> int:
         """Delete raw events older than `before`; their daily rollups stay."""
-        cursor = await self.db.execute(
+        deleted = await self._write(
             "DELETE FROM usage_events WHERE ts < ?", (int(before.timestamp()),)
         )
-        await self.db.execute("PRAGMA incremental_vacuum")
-        return cursor.rowcount
+        await self._write("PRAGMA incremental_vacuum")
+        return deleted
 
     async def prune_rollups(self, before: date) -> int:
         """Delete daily rollups older than `before`."""
-        cursor = await self.db.execute(
+        deleted = await self._write(
             "DELETE FROM usage_aggregates WHERE day < ?", (day_number(before),)
         )
-        await self.db.execute("PRAGMA incremental_vacuum")
-        return cursor.rowcount
+        await self._write("PRAGMA incremental_vacuum")
+        return deleted
 
     async def rollups(self, first: date, end: date) -> list[tuple[str, str, str, int]]:
         """Daily counts (ISO day, event_type, dimension, count) for first <= day < end."""
@@ -472,9 +485,7 @@ class UsageStore:
     async def set_settings(self, values: dict[str, Any]) -> None:
         """Write several settings atomically; a value of None deletes the key."""
         now = _now()
-        db = self.db
-        await db.execute("BEGIN")
-        try:
+        async with self._transaction() as db:
             for key, value in values.items():
                 if value is None:
                     await db.execute("DELETE FROM usage_settings WHERE key = ?", (key,))
@@ -485,10 +496,6 @@ class UsageStore:
                         "updated_at = excluded.updated_at",
                         (key, json.dumps(value), now),
                     )
-            await db.commit()
-        except BaseException:
-            await db.rollback()
-            raise
 
     async def set_setting(self, key: str, value: Any) -> None:
         """Write one setting (None deletes it)."""
@@ -500,12 +507,12 @@ class UsageStore:
         self, period_start: str, period_end: str, submission_id: str, payload: str
     ) -> bool:
         """Queue a closed period's payload once; returns False when it was already queued."""
-        cursor = await self.db.execute(
+        inserted = await self._write(
             "INSERT OR IGNORE INTO usage_outbox (period_start, period_end, submission_id, "
             "payload, created_at) VALUES (?, ?, ?, ?, ?)",
             (period_start, period_end, submission_id, payload, _now()),
         )
-        return cursor.rowcount > 0
+        return inserted > 0
 
     async def outbox_entries(self, status: str | None = None) -> list[OutboxEntry]:
         """Outbox entries, oldest period first, optionally of one status."""
@@ -532,7 +539,7 @@ class UsageStore:
         sent_at: int | None = None,
     ) -> None:
         """Record the outcome of a delivery attempt."""
-        await self.db.execute(
+        await self._write(
             "UPDATE usage_outbox SET status = ?, attempts = ?, next_attempt_at = ?, "
             "last_error = ?, sent_at = ? WHERE period_start = ?",
             (status, attempts, next_attempt_at, last_error, sent_at, period_start),
@@ -541,17 +548,14 @@ class UsageStore:
     async def outbox_clear(self, status: str | None = None) -> int:
         """Drop outbox entries (all, or those of one status)."""
         if status is None:
-            cursor = await self.db.execute("DELETE FROM usage_outbox")
-        else:
-            cursor = await self.db.execute("DELETE FROM usage_outbox WHERE status = ?", (status,))
-        return cursor.rowcount
+            return await self._write("DELETE FROM usage_outbox")
+        return await self._write("DELETE FROM usage_outbox WHERE status = ?", (status,))
 
     async def outbox_prune(self, sent_before: int) -> int:
         """Forget delivered entries sent before a unix time (pending ones always stay)."""
-        cursor = await self.db.execute(
+        return await self._write(
             "DELETE FROM usage_outbox WHERE status = 'sent' AND sent_at < ?", (sent_before,)
         )
-        return cursor.rowcount
 
     # --- everything --------------------------------------------------------------------------
 
@@ -581,10 +585,16 @@ class UsageStore:
 
     async def delete_all(self) -> None:
         """Forget everything: events, rollups, settings (so the installation id too), outbox."""
-        await self.db.executescript(
-            "BEGIN; DELETE FROM usage_events; DELETE FROM usage_kinds; "
-            "DELETE FROM usage_aggregates; DELETE FROM usage_series; "
-            "DELETE FROM usage_settings; DELETE FROM usage_outbox; COMMIT;"
-        )
-        self._clear_caches()
-        await self.db.execute("VACUUM")
+        async with self._transaction() as db:
+            for table in (
+                "usage_events",
+                "usage_kinds",
+                "usage_aggregates",
+                "usage_series",
+                "usage_settings",
+                "usage_outbox",
+            ):
+                await db.execute(f"DELETE FROM {table}")
+            self._clear_caches()
+        # Deleted rows must not linger in free pages of the file.
+        await self._write("VACUUM")

@@ -1,0 +1,59 @@
+"""`python -m aggregation` / `printernizer-aggregation`: serve the app with hypercorn."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from .settings import Settings, SettingsError
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    """Hypercorn settings: our own request log replaces its access log (which has addresses)."""
+    config = Config()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    config.bind = [f"{host}:{settings.port}"]
+    config.accesslog = None
+    config.errorlog = "-"
+    config.loglevel = settings.log_level
+    config.graceful_timeout = 10
+    config.keep_alive_timeout = 30
+    return config
+
+
+async def _serve(settings: Settings) -> None:
+    from .app import create_app
+
+    app = create_app(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(app, hypercorn_config(settings), shutdown_trigger=stop.wait)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as err:
+        print(f"printernizer-aggregation: configuration error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if settings.workers > 1:
+        # Several processes share the database (writes are serialised per transaction and
+        # the per-installation rate limit lives in the database), so this scales across cores.
+        from hypercorn.run import run
+
+        config = hypercorn_config(settings)
+        config.application_path = "aggregation.asgi:app"
+        config.workers = settings.workers
+        raise SystemExit(run(config))
+    asyncio.run(_serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""App factory: wires settings, storage, group commit, blueprints, metrics and logging."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from quart import Quart, Response, g, request
+from quart_schema import QuartSchema
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from .blueprints import health, installations, metrics, stats, submit
+from .errors import ApiError
+from .ingest import GroupCommitWriter
+from .logs import configure_logging, log_request
+from .metrics import Metrics
+from .ratelimit import AddressLimiter
+from .responses import json_response
+from .retention import run_periodically
+from .settings import Settings
+from .stats import StatsService
+from .storage import open_repository
+
+_LOGGER = logging.getLogger(__name__)
+VERSION = "0.1.0"
+_CORS_HEADERS = "Content-Type, Authorization, X-API-Key, X-Submit-Key, X-Deletion-Secret"
+
+
+def create_app(settings: Settings | None = None) -> Quart:
+    """Build the aggregation server (storage is opened in before_serving)."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    app = Quart(__name__)
+    app.config["SETTINGS"] = settings
+    app.config["METRICS"] = Metrics()
+    app.config["ADDRESS_LIMITER"] = AddressLimiter(settings.address_rate_limit_per_minute)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["SESSION_COOKIE_SECURE"] = settings.session_cookie_secure
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_NAME"] = "aggregation_session"
+    app.secret_key = settings.secret_key
+    QuartSchema(
+        app,
+        openapi_path="/openapi.json",
+        swagger_ui_path="/docs",
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        info={"title": "Printernizer usage aggregation", "version": VERSION},
+        security_schemes={
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "apiKey": {"type": "apiKey", "in_": "header", "name": "X-API-Key"},
+        },
+    )
+    for module in (health, submit, installations, stats, metrics):
+        app.register_blueprint(module.blueprint)
+    # Storage opens before (and closes after) anything the dashboard runs at start-up.
+    _install_startup(app, settings)
+    from .dashboard import blueprint as dashboard_blueprint
+
+    app.register_blueprint(dashboard_blueprint)
+    _install_shutdown(app)
+    _install_request_hooks(app, settings)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_startup(app: Quart, settings: Settings) -> None:
+    @app.before_serving
+    async def open_storage() -> None:
+        repo = await open_repository(settings.database_url)
+        app.config["REPOSITORY"] = repo
+        m: Metrics = app.config["METRICS"]
+        writer = GroupCommitWriter(
+            repo,
+            rate_limit_per_hour=settings.rate_limit_per_hour,
+            max_batch=settings.max_batch,
+            on_batch=m.observe_batch,
+        )
+        writer.start()
+        app.config["WRITER"] = writer
+        app.config["STATS"] = StatsService(repo, settings)
+        app.config["PURGE_TASK"] = asyncio.create_task(
+            run_periodically(repo, settings, metrics=m), name="aggregation-retention"
+        )
+        _LOGGER.info("aggregation server ready (storage: %s)", repo.backend)
+
+
+def _install_shutdown(app: Quart) -> None:
+    @app.after_serving
+    async def close_storage() -> None:
+        task = app.config.pop("PURGE_TASK", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        writer = app.config.pop("WRITER", None)
+        if writer is not None:
+            await writer.stop()
+        repo = app.config.pop("REPOSITORY", None)
+        if repo is not None:
+            await repo.close()
+
+
+def _install_request_hooks(app: Quart, settings: Settings) -> None:
+    allowed = set(settings.allowed_origins)
+
+    @app.before_request
+    async def start_timer() -> None:
+        g.started = time.perf_counter()
+        app.config["METRICS"].in_flight.inc()
+
+    @app.after_request
+    async def finish(response: Response) -> Response:
+        m: Metrics = app.config["METRICS"]
+        started = getattr(g, "started", None)
+        elapsed = time.perf_counter() - started if started is not None else 0.0
+        if started is not None:
+            m.in_flight.dec()
+        # The route template, never the concrete path: ids stay out of logs and labels.
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        m.requests.labels(route, request.method, str(response.status_code)).inc()
+        m.latency.labels(route).observe(elapsed)
+        log_request(request.method, route, response.status_code, elapsed * 1000)
+        origin = request.headers.get("Origin")
+        if origin and ("*" in allowed or origin.rstrip("/") in allowed):
+            response.headers["Access-Control-Allow-Origin"] = "*" if "*" in allowed else origin
+            response.headers["Access-Control-Allow-Headers"] = _CORS_HEADERS
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+            response.headers["Access-Control-Max-Age"] = "600"
+            response.vary.add("Origin")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+
+def _install_error_handlers(app: Quart) -> None:
+    @app.errorhandler(ApiError)
+    async def api_error(err: ApiError) -> Response:
+        return json_response(err.body(), err.status, err.headers)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(err: HTTPException) -> Response:
+        headers: dict[str, str] = {}
+        if isinstance(err, MethodNotAllowed) and err.valid_methods:
+            headers["Allow"] = ", ".join(sorted(err.valid_methods))
+        code = err.code or 500
+        message = err.description or err.name
+        if code == 413:
+            limit = app.config["SETTINGS"].max_body_bytes
+            message = f"body too large: at most {limit} bytes"
+        return json_response({"error": message}, code, headers)
+
+    @app.errorhandler(Exception)
+    async def unexpected(err: Exception) -> Response:
+        # Only the type: a message could quote request data.
+        _LOGGER.error("unhandled %s on %s", type(err).__name__, request.url_rule)
+        return json_response({"error": "internal error"}, 500)

@@ -1,0 +1,58 @@
+"""Small helpers the blueprints share: app services and the client address."""
+
+from __future__ import annotations
+
+from quart import current_app, request
+
+from ..ingest import GroupCommitWriter
+from ..metrics import Metrics
+from ..ratelimit import AddressLimiter
+from ..settings import Settings
+from ..stats import StatsService
+from ..storage.base import Repository
+
+
+def settings() -> Settings:
+    """The app's settings."""
+    value: Settings = current_app.config["SETTINGS"]
+    return value
+
+
+def repository() -> Repository:
+    """The open repository."""
+    value: Repository = current_app.config["REPOSITORY"]
+    return value
+
+
+def writer() -> GroupCommitWriter:
+    """The group-commit writer."""
+    value: GroupCommitWriter = current_app.config["WRITER"]
+    return value
+
+
+def metrics() -> Metrics:
+    """The app's metrics."""
+    value: Metrics = current_app.config["METRICS"]
+    return value
+
+
+def stats() -> StatsService:
+    """The stats service."""
+    value: StatsService = current_app.config["STATS"]
+    return value
+
+
+def address_limiter() -> AddressLimiter:
+    """The in-memory per-address limiter."""
+    value: AddressLimiter = current_app.config["ADDRESS_LIMITER"]
+    return value
+
+
+def client_address() -> str | None:
+    """The peer address, used only as an in-memory rate-limit key (never stored or logged)."""
+    if settings().trust_proxy:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        first = forwarded.split(",")[0].strip()
+        if first:
+            return first
+    return request.remote_addr

@@ -1,0 +1,188 @@
+"""Dashboard routes: login/logout, the page, its chart data, CSV downloads, reports, community."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any
+
+from quart import (
+    Blueprint,
+    Response,
+    abort,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from .. import reports
+from ..auth import is_admin_request, key_matches, require_admin
+from ..blueprints.common import repository, settings, stats
+from ..errors import ApiError
+from ..storage.base import StorageError
+from . import charts, session
+
+blueprint = Blueprint(
+    "dashboard",
+    __name__,
+    static_folder="static",
+    static_url_path="/dashboard/static",
+    template_folder="templates",
+)
+
+# No third-party origins at all: scripts, styles and data all come from this server.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+@blueprint.record_once
+def _on_register(state: Any) -> None:
+    session.configure_cookie(state.app)
+
+
+@blueprint.after_app_request
+async def _security_headers(response: Response) -> Response:
+    if request.path.startswith(("/dashboard", "/community")):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if not request.path.startswith("/dashboard/static"):
+            response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.get("/dashboard/login")
+async def login() -> Any:
+    """The sign-in form (already signed in: straight to the dashboard)."""
+    if is_admin_request():
+        return redirect(url_for("dashboard.index"))
+    return await render_template("login.html", csrf_token=session.csrf_token(), error=None)
+
+
+@blueprint.post("/dashboard/login")
+async def login_submit() -> Any:
+    """Check the API key from the form and open an admin session."""
+    form = await request.form
+    if not session.csrf_valid(form.get("csrf_token")):
+        html = await render_template(
+            "login.html",
+            csrf_token=session.csrf_token(),
+            error="The form expired or cookies are blocked. Please try again.",
+        )
+        return html, 400
+    if not settings().api_key:
+        html = await render_template(
+            "login.html",
+            csrf_token=session.csrf_token(),
+            error="No API_KEY is configured on this server, so nobody can sign in.",
+        )
+        return html, 403
+    if not key_matches(form.get("api_key", ""), settings().api_key):
+        await asyncio.sleep(session.FAILED_LOGIN_DELAY_S)
+        html = await render_template(
+            "login.html", csrf_token=session.csrf_token(), error="That key is not right."
+        )
+        return html, 401
+    session.log_in()
+    return redirect(url_for("dashboard.index"))
+
+
+@blueprint.post("/dashboard/logout")
+async def logout() -> WerkzeugResponse:
+    """End the admin session (CSRF-checked so another site cannot sign you out)."""
+    form = await request.form
+    if session.csrf_valid(form.get("csrf_token")):
+        session.log_out()
+    return redirect(url_for("dashboard.login"))
+
+
+@blueprint.get("/dashboard")
+async def index() -> Any:
+    """The dashboard page (sign-in form without a session); charts load from data.json."""
+    if not is_admin_request():
+        return redirect(url_for("dashboard.login"))
+    return await render_template(
+        "dashboard.html",
+        csrf_token=session.csrf_token(),
+        k=settings().k_anonymity,
+    )
+
+
+@blueprint.get("/dashboard/data.json")
+@require_admin
+async def data() -> dict[str, Any]:
+    """Every chart, KPI and anomaly of the page as one JSON document."""
+    return (await _storage_guard(charts.build_dashboard(stats(), repository()))).as_json()
+
+
+@blueprint.get("/dashboard/csv/<chart>")
+@blueprint.get("/dashboard/csv/<chart>.csv")
+@require_admin
+async def csv(chart: str) -> Response:
+    """One chart's numbers as CSV."""
+    if chart not in charts.CHART_IDS:
+        abort(404, description=f"unknown chart '{chart}'; known: {', '.join(charts.CHART_IDS)}")
+    dashboard = await _storage_guard(charts.build_dashboard(stats(), repository()))
+    return _download(dashboard.csv(chart), f"{chart}.csv", "text/csv; charset=utf-8")
+
+
+@blueprint.get("/dashboard/csv.zip")
+@require_admin
+async def export_all() -> Response:
+    """Every chart's CSV in one zip file."""
+    dashboard = await _storage_guard(charts.build_dashboard(stats(), repository()))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for chart_id in charts.CHART_IDS:
+            archive.writestr(f"{chart_id}.csv", dashboard.csv(chart_id))
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+    return _download(buffer.getvalue(), f"printernizer-usage-{stamp}.zip", "application/zip")
+
+
+@blueprint.get("/dashboard/reports/<kind>.<fmt>")
+@require_admin
+async def report(kind: str, fmt: str) -> Response:
+    """A report on the last 7 (weekly) or 30 (monthly) days, as Markdown or JSON."""
+    if kind not in reports.KINDS or fmt not in {"md", "json"}:
+        abort(404, description="reports are weekly|monthly and .md|.json")
+    built = await _storage_guard(reports.build_report(stats(), kind, datetime.now(UTC)))
+    if fmt == "json":
+        return Response(reports.to_json(built), content_type="application/json; charset=utf-8")
+    return Response(reports.render_markdown(built), content_type="text/markdown; charset=utf-8")
+
+
+@blueprint.get("/community")
+async def community() -> Any:
+    """The optional public page: only k-suppressed figures, no login (404 unless enabled)."""
+    conf = settings()
+    if not conf.public_page:
+        abort(404)
+    page = await _storage_guard(charts.build_community(stats(), conf.k_anonymity))
+    return await render_template("community.html", k=conf.k_anonymity, **page)
+
+
+async def _storage_guard[T](work: Awaitable[T]) -> T:
+    """Await `work`; a database that does not answer becomes a 503 with Retry-After."""
+    try:
+        return await work
+    except StorageError as err:
+        raise ApiError(
+            503,
+            "storage is unavailable; retry later",
+            headers={"Retry-After": "30"},
+            reason="storage",
+        ) from err
+
+
+def _download(body: str | bytes, filename: str, content_type: str) -> Response:
+    response = Response(body, content_type=content_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

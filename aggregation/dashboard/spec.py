@@ -1,0 +1,127 @@
+"""Chart, KPI and anomaly specs: what the page draws and what the CSV downloads contain."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+ChartKind = Literal["line", "area", "bar", "hbar", "doughnut"]
+Number = int | float | None
+
+
+@dataclass(slots=True)
+class Series:
+    """One named row of values, aligned with the chart's labels."""
+
+    name: str
+    values: list[Number]
+
+
+@dataclass(slots=True)
+class Chart:
+    """One chart: labels along one axis, one or more series of values."""
+
+    id: str
+    title: str
+    kind: ChartKind
+    labels: list[str]
+    series: list[Series]
+    subtitle: str = ""
+    unit: str = ""
+    stacked: bool = False
+    wide: bool = False
+    label_header: str = "label"
+
+    @property
+    def has_data(self) -> bool:
+        """Whether anything non-zero would be drawn."""
+        return bool(self.labels) and any(v for s in self.series for v in s.values)
+
+    def csv(self) -> str:
+        """The chart's numbers as CSV: one row per label, one column per series."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([self.label_header, *(_csv_safe(s.name) for s in self.series)])
+        for i, label in enumerate(self.labels):
+            writer.writerow([_csv_safe(label), *(_cell(s.values, i) for s in self.series)])
+        return out.getvalue()
+
+
+@dataclass(slots=True)
+class Kpi:
+    """A headline figure."""
+
+    id: str
+    label: str
+    value: Number | str
+    sub: str = ""
+    unit: str = ""
+    trend: Literal["up", "down"] | None = None
+
+
+@dataclass(slots=True)
+class Anomaly:
+    """Something unusual, with the numbers behind it."""
+
+    kind: str
+    title: str
+    severity: str = "warning"
+    message: str = ""
+    # (figure, value) pairs in display order: observed, baseline, threshold...
+    numbers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Dashboard:
+    """Everything the page shows."""
+
+    subtitle: str
+    kpis: list[Kpi]
+    charts: list[Chart]
+    anomalies: list[Anomaly]
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON document the page's script renders."""
+        return asdict(self)
+
+    def csv(self, chart_id: str) -> str:
+        """CSV of one chart (or of the anomalies panel, or the KPIs)."""
+        if chart_id == "anomalies":
+            return self._anomalies_csv()
+        if chart_id == "kpis":
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(["figure", "value"])
+            for kpi in self.kpis:
+                writer.writerow([kpi.label, "" if kpi.value is None else kpi.value])
+            return out.getvalue()
+        for chart in self.charts:
+            if chart.id == chart_id:
+                return chart.csv()
+        raise KeyError(chart_id)
+
+    def _anomalies_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["kind", "severity", "title", "figure", "value"])
+        for anomaly in self.anomalies:
+            rows = anomaly.numbers or [("", "")]
+            for name, value in rows:
+                writer.writerow(
+                    [anomaly.kind, anomaly.severity, _csv_safe(anomaly.title), name, value]
+                )
+        return out.getvalue()
+
+
+def _cell(values: list[Number], index: int) -> str:
+    value = values[index] if index < len(values) else None
+    if value is None:
+        return ""
+    return str(round(value, 3)) if isinstance(value, float) else str(value)
+
+
+def _csv_safe(text: str) -> str:
+    """Neutralise spreadsheet formulas (CSV injection) in labels."""
+    return "'" + text if text[:1] in {"=", "+", "-", "@"} else text

@@ -1,0 +1,109 @@
+"""Group commit: one writer task stores queued submissions many-per-transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from .rollups import hour_number
+from .storage.base import Repository, StorageError, SubmissionRecord, WriteResult
+
+_LOGGER = logging.getLogger(__name__)
+_Item = tuple[SubmissionRecord, asyncio.Future[WriteResult]]
+
+
+class WriterStopped(StorageError):
+    """The writer is not running (server starting up or shutting down)."""
+
+
+class GroupCommitWriter:
+    """Queues submissions; a single task writes whatever has queued up in one transaction.
+
+    While one transaction commits, new requests queue; the next transaction takes them all
+    (up to `max_batch`). A request's future resolves only after its transaction committed.
+    """
+
+    def __init__(
+        self,
+        repository: Repository,
+        *,
+        rate_limit_per_hour: int,
+        max_batch: int = 200,
+        clock: Callable[[], datetime] | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._repo = repository
+        self._limit = rate_limit_per_hour
+        self._max_batch = max_batch
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._on_batch = on_batch
+        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the writer task on the running loop."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="aggregation-group-commit")
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop."""
+        if self._task is None:
+            return
+        await self._queue.put(None)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    @property
+    def pending(self) -> int:
+        """Submissions waiting for their transaction."""
+        return self._queue.qsize()
+
+    async def submit(self, record: SubmissionRecord) -> WriteResult:
+        """Queue one submission and wait until its transaction committed."""
+        if self._task is None or self._task.done():
+            raise WriterStopped("the writer is not running")
+        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        await self._queue.put((record, future))
+        # shield: a client hanging up must not cancel the write it already handed over.
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            await self._write(batch)
+
+    async def _write(self, batch: list[_Item]) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            results = await self._repo.write_batch(
+                [record for record, _ in batch],
+                rate_limit_per_hour=self._limit,
+                now_hour=hour_number(self._clock()),
+            )
+        except Exception as err:  # every waiting request learns of the failure
+            _LOGGER.warning("group commit of %d submissions failed: %s", len(batch), err)
+            failure = err if isinstance(err, StorageError) else StorageError(str(err))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(failure)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+        if self._on_batch is not None:
+            self._on_batch(len(batch), loop.time() - started)

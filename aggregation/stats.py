@@ -1,0 +1,480 @@
+"""The maintainer's statistics, computed from rollups and k-anonymised (small buckets → other)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from . import anomalies as detect
+from . import rollups as r
+from .rollups import iso_day, today, version_key, week_of
+from .settings import Settings
+from .storage.base import Repository, RollupRow, WeeklyRow
+
+OTHER = "other"
+STATS_NAMES = (
+    "summary",
+    "overview",
+    "installations",
+    "deployment_modes",
+    "versions",
+    "geography",
+    "printers",
+    "features",
+    "errors",
+    "version_migration",
+    "feature_trends",
+    "anomalies",
+    "export",
+)
+
+
+class DaysError(ValueError):
+    """A window that is not a whole number of days within the retention period."""
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+class _Latest:
+    """One latest_rollup read, indexed by dimension."""
+
+    def __init__(self, rows: list[RollupRow]) -> None:
+        self.by_dim: dict[str, dict[str, RollupRow]] = defaultdict(dict)
+        for row in rows:
+            self.by_dim[row.dim][row.key] = row
+
+    def active(self) -> int:
+        row = self.by_dim[r.ALL].get("")
+        return row.installations if row else 0
+
+    def dim(self, dim: str) -> dict[str, RollupRow]:
+        return self.by_dim.get(dim, {})
+
+
+class StatsService:
+    """Async stats methods returning plain JSON-able dicts (one per /stats endpoint)."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        settings: Settings,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._repo = repository
+        self._k = settings.k_anonymity
+        self._max_days = settings.retention_days
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def check_days(self, days: int | str | None, default: int = 30) -> int:
+        """Validate a window in days (1 .. RETENTION_DAYS)."""
+        if days is None or days == "":
+            return min(default, self._max_days)
+        try:
+            value = int(days)
+        except (TypeError, ValueError):
+            raise DaysError(f"days must be a whole number from 1 to {self._max_days}") from None
+        if not 1 <= value <= self._max_days:
+            raise DaysError(f"days must be a whole number from 1 to {self._max_days}")
+        return value
+
+    def _today(self) -> int:
+        return today(self._clock())
+
+    def fold(self, counts: dict[str, RollupRow], active: int) -> list[dict[str, Any]]:
+        """Buckets sorted by size; every bucket under k installations is folded into 'other'."""
+        kept: list[dict[str, Any]] = []
+        other_inst = other_total = 0
+        for key, row in counts.items():
+            if row.installations <= 0:
+                continue
+            if row.installations < self._k or key == OTHER:
+                other_inst += row.installations
+                other_total += row.total
+                continue
+            kept.append({"key": key, "installations": row.installations, "total": row.total})
+        kept.sort(key=lambda item: (-item["installations"], item["key"]))
+        if other_inst:
+            kept.append({"key": OTHER, "installations": other_inst, "total": other_total})
+        for item in kept:
+            item["share"] = _share(item["installations"], active)
+        return kept
+
+    async def _latest(self, days: int) -> _Latest:
+        return _Latest(await self._repo.latest_rollup(self._today() - days))
+
+    async def _weekly(self, days: int, dims: tuple[str, ...]) -> tuple[list[int], list[WeeklyRow]]:
+        current = week_of(self._today())
+        first = week_of(self._today() - days)
+        weeks = list(range(first, current + 1, 7))
+        return weeks, await self._repo.weekly_rollup(first, dims)
+
+    # --- sections ----------------------------------------------------------------------------
+
+    def _modes(self, latest: _Latest) -> list[dict[str, Any]]:
+        return self.fold(latest.dim(r.MODE), latest.active())
+
+    def _versions(self, latest: _Latest) -> dict[str, Any]:
+        active = latest.active()
+        adoption = self.fold(latest.dim(r.VERSION), active)
+        visible = [item["key"] for item in adoption if item["key"] != OTHER]
+        # "Latest" is the highest version number among the reported (non-suppressed) versions,
+        # not the most common one.
+        latest_version = max(visible, key=version_key) if visible else None
+        ordered = sorted(
+            (i for i in adoption if i["key"] != OTHER),
+            key=lambda i: version_key(i["key"]),
+            reverse=True,
+        ) + [i for i in adoption if i["key"] == OTHER]
+        on_latest = next((i["installations"] for i in ordered if i["key"] == latest_version), 0)
+        return {
+            "latest": latest_version,
+            "on_latest": on_latest,
+            "on_latest_share": _share(on_latest, active),
+            "adoption": ordered,
+            "python": self.fold(latest.dim(r.PYTHON), active),
+            "schema": self.fold(latest.dim(r.SCHEMA), active),
+        }
+
+    def _printers(self, latest: _Latest) -> dict[str, Any]:
+        active = latest.active()
+        total_row = latest.dim(r.PRINTERS).get("")
+        printers = total_row.total if total_row else 0
+        return {
+            "installations": active,
+            "printers": printers,
+            "per_installation": round(printers / active, 2) if active else 0.0,
+            "types": [
+                {**item, "printers": item.pop("total")}
+                for item in self.fold(latest.dim(r.PRINTER_TYPE), active)
+            ],
+            "fleet_sizes": [
+                {k: v for k, v in item.items() if k != "total"}
+                for item in self.fold(latest.dim(r.FLEET_SIZE), active)
+            ],
+        }
+
+    def _features(self, latest: _Latest) -> list[dict[str, Any]]:
+        out = []
+        for item in self.fold(latest.dim(r.FEATURE), latest.active()):
+            reporting, enabled = item["installations"], item["total"]
+            # An enabled (or disabled) count under k is itself a small bucket: hide it.
+            hidden = 0 < enabled < self._k or 0 < reporting - enabled < self._k
+            out.append(
+                {
+                    "feature": item["key"],
+                    "reporting": reporting,
+                    "enabled": None if hidden else enabled,
+                    "enabled_rate": None if hidden else _share(enabled, reporting),
+                    "suppressed": hidden,
+                }
+            )
+        out.sort(key=lambda i: (i["feature"] == OTHER, -(i["enabled_rate"] or 0), i["feature"]))
+        return out
+
+    def _errors(self, latest: _Latest) -> list[dict[str, Any]]:
+        return [
+            {
+                "error_type": item["key"],
+                "installations": item["installations"],
+                "occurrences": item["total"],
+                "share": item["share"],
+            }
+            for item in self.fold(latest.dim(r.ERROR), latest.active())
+        ]
+
+    def _named(self, items: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+        return [
+            {name: i["key"], "installations": i["installations"], "share": i["share"]}
+            for i in items
+        ]
+
+    async def _installations(self, latest: _Latest, days: int) -> dict[str, Any]:
+        known, _ = await self._repo.totals()
+        today_ = self._today()
+        seven = _Latest(await self._repo.latest_rollup(today_ - 7)).active()
+        thirty = latest.active() if days == 30 else (await self._latest(30)).active()
+        weeks, rows = await self._weekly(28, (r.ALL,))
+        per_week = {row.week: row.installations for row in rows}
+        complete = [w for w in weeks if w + 7 <= today_]  # weeks that have ended
+        this = per_week.get(complete[-1], 0) if complete else 0
+        prev = per_week.get(complete[-2], 0) if len(complete) > 1 else 0
+        growth = round((this - prev) / prev, 4) if prev else None
+        return {
+            "total": known,
+            "active_7d": seven,
+            "active_30d": thirty,
+            "active_window": latest.active(),
+            "last_week": this,
+            "previous_week": prev,
+            "week_over_week_growth": growth,
+        }
+
+    # --- endpoints ---------------------------------------------------------------------------
+
+    def _meta(self, days: int) -> dict[str, Any]:
+        return {
+            "window_days": days,
+            "k_anonymity": self._k,
+            "generated_at": self._clock().astimezone(UTC).replace(microsecond=0).isoformat(),
+        }
+
+    async def summary(self, days: int = 30) -> dict[str, Any]:
+        """Headline numbers."""
+        latest = await self._latest(days)
+        installations = await self._installations(latest, days)
+        _, submissions = await self._repo.totals()
+        modes = self._modes(latest)
+        countries = [
+            c for c in self.fold(latest.dim(r.COUNTRY), latest.active()) if c["key"] != OTHER
+        ]
+        return {
+            **self._meta(days),
+            "installations_total": installations["total"],
+            "active_7d": installations["active_7d"],
+            "active_30d": installations["active_30d"],
+            "active_window": latest.active(),
+            "week_over_week_growth": installations["week_over_week_growth"],
+            "submissions_total": submissions,
+            "latest_version": self._versions(latest)["latest"],
+            "countries": len(countries),
+            "top_deployment_mode": modes[0]["key"] if modes and modes[0]["key"] != OTHER else None,
+        }
+
+    async def overview(self, days: int = 30) -> dict[str, Any]:
+        """Everything at a glance, from one rollup read (the dashboard's first call)."""
+        latest = await self._latest(days)
+        installations = await self._installations(latest, days)
+        versions = self._versions(latest)
+        return {
+            **self._meta(days),
+            "installations": installations,
+            "deployment_modes": self._named(self._modes(latest), "mode"),
+            "versions": {
+                "latest": versions["latest"],
+                "on_latest_share": versions["on_latest_share"],
+                "adoption": self._named(versions["adoption"][:10], "version"),
+            },
+            "geography": self._named(
+                self.fold(latest.dim(r.COUNTRY), latest.active())[:10], "country"
+            ),
+            "printers": self._printers(latest),
+            "features": self._features(latest)[:15],
+            "errors": self._errors(latest)[:10],
+        }
+
+    async def installations(self, days: int = 30) -> dict[str, Any]:
+        """Totals, active 7 d / 30 d, week-over-week growth and a daily trend."""
+        latest = await self._latest(days)
+        result = await self._installations(latest, days)
+        start = self._today() - days + 1
+        activity = {a.day: a for a in await self._repo.daily_activity(start)}
+        trend = []
+        for day in range(start, self._today() + 1):
+            a = activity.get(day)
+            trend.append(
+                {
+                    "day": iso_day(day),
+                    "submissions": a.submissions if a else 0,
+                    "new_installations": a.new_installations if a else 0,
+                }
+            )
+        weeks, rows = await self._weekly(max(days, 28), (r.ALL,))
+        per_week = {row.week: row.installations for row in rows}
+        return {
+            **self._meta(days),
+            **result,
+            "daily": trend,
+            "weekly_active": [
+                {"week": iso_day(w), "installations": per_week.get(w, 0)} for w in weeks
+            ],
+        }
+
+    async def deployment_modes(self, days: int = 30) -> dict[str, Any]:
+        """Installations per deployment mode."""
+        latest = await self._latest(days)
+        return {
+            **self._meta(days),
+            "installations": latest.active(),
+            "modes": self._named(self._modes(latest), "mode"),
+            "platforms": self._named(
+                self.fold(latest.dim(r.PLATFORM), latest.active()), "platform"
+            ),
+        }
+
+    async def versions(self, days: int = 30) -> dict[str, Any]:
+        """Version adoption; `latest` is the highest version, not the most common."""
+        latest = await self._latest(days)
+        v = self._versions(latest)
+        return {
+            **self._meta(days),
+            "installations": latest.active(),
+            "latest": v["latest"],
+            "on_latest": v["on_latest"],
+            "on_latest_share": v["on_latest_share"],
+            "adoption": self._named(v["adoption"], "version"),
+            "python": self._named(v["python"], "python"),
+            "schema": self._named(v["schema"], "schema"),
+        }
+
+    async def geography(self, days: int = 30) -> dict[str, Any]:
+        """Installations per country (from the time zone, never from an address)."""
+        latest = await self._latest(days)
+        return {
+            **self._meta(days),
+            "installations": latest.active(),
+            "countries": self._named(self.fold(latest.dim(r.COUNTRY), latest.active()), "country"),
+        }
+
+    async def printers(self, days: int = 30) -> dict[str, Any]:
+        """Fleet sizes and printer families."""
+        latest = await self._latest(days)
+        return {**self._meta(days), **self._printers(latest)}
+
+    async def features(self, days: int = 30) -> dict[str, Any]:
+        """Enabled rate of each feature among the installations reporting it."""
+        latest = await self._latest(days)
+        return {
+            **self._meta(days),
+            "installations": latest.active(),
+            "features": self._features(latest),
+        }
+
+    async def errors(self, days: int = 30) -> dict[str, Any]:
+        """Error types, counted only where they happened (> 0)."""
+        latest = await self._latest(days)
+        return {
+            **self._meta(days),
+            "installations": latest.active(),
+            "errors": self._errors(latest),
+        }
+
+    async def version_migration(self, days: int = 84) -> dict[str, Any]:
+        """Version shares week by week (reports per week)."""
+        weeks, rows = await self._weekly(days, (r.ALL, r.VERSION))
+        totals: dict[int, int] = {}
+        per_week: dict[int, dict[str, RollupRow]] = defaultdict(dict)
+        for row in rows:
+            if row.dim == r.ALL:
+                totals[row.week] = row.installations
+            else:
+                per_week[row.week][row.key] = RollupRow(row.dim, row.key, row.installations, 0)
+        out = []
+        for w in weeks:
+            total = totals.get(w, 0)
+            folded = self.fold(per_week.get(w, {}), total)
+            out.append(
+                {
+                    "week": iso_day(w),
+                    "installations": total,
+                    "versions": self._named(folded, "version"),
+                }
+            )
+        return {**self._meta(days), "weeks": out}
+
+    async def feature_trends(self, days: int = 84) -> dict[str, Any]:
+        """Enabled rate of each feature week by week."""
+        weeks, rows = await self._weekly(days, (r.FEATURE,))
+        series: dict[str, dict[int, tuple[int, int]]] = defaultdict(dict)
+        for row in rows:
+            series[row.key][row.week] = (row.installations, row.total)
+        features = []
+        for name in sorted(series):
+            points = []
+            for w in weeks:
+                reporting, enabled = series[name].get(w, (0, 0))
+                ok = (
+                    reporting >= self._k
+                    and not (0 < enabled < self._k)
+                    and not (0 < reporting - enabled < self._k)
+                )
+                points.append(
+                    {
+                        "week": iso_day(w),
+                        "reporting": reporting if reporting >= self._k else None,
+                        "enabled_rate": _share(enabled, reporting) if ok else None,
+                    }
+                )
+            if any(p["enabled_rate"] is not None for p in points):
+                features.append({"feature": name, "points": points})
+        return {**self._meta(days), "weeks": [iso_day(w) for w in weeks], "features": features}
+
+    async def anomalies(self, days: int = 84) -> dict[str, Any]:
+        """Error spikes, drops in active installations and odd submission volume."""
+        days = max(days, 63)
+        today_ = self._today()
+        weeks, rows = await self._weekly(days, (r.ALL, r.ERROR))
+        complete = [w for w in weeks if w + 7 <= today_]
+        index = {w: i for i, w in enumerate(complete)}
+        active = [0] * len(complete)
+        affected: dict[str, list[int]] = defaultdict(lambda: [0] * len(complete))
+        for row in rows:
+            i = index.get(row.week)
+            if i is None:
+                continue
+            if row.dim == r.ALL:
+                active[i] = row.installations
+            else:
+                affected[row.key][i] = row.installations
+        labels = [iso_day(w) for w in complete]
+        found = detect.error_spikes(labels, affected, active, k=self._k)
+        found += detect.active_drops(labels, active)
+        start = today_ - 35
+        per_day = {a.day: a.submissions for a in await self._repo.daily_activity(start)}
+        day_range = list(range(start, today_))  # today is not over yet
+        found += detect.submission_volume(
+            [iso_day(d) for d in day_range], [per_day.get(d, 0) for d in day_range]
+        )
+        return {
+            **self._meta(days),
+            "anomalies": [a.as_dict() for a in found],
+            "weeks_checked": labels[-3:],
+        }
+
+    async def export(self, days: int = 30) -> dict[str, Any]:
+        """Every section in one document (JSON export; the CSV is derived from it)."""
+        return {
+            **self._meta(days),
+            "summary": await self.summary(days),
+            "deployment_modes": await self.deployment_modes(days),
+            "versions": await self.versions(days),
+            "geography": await self.geography(days),
+            "printers": await self.printers(days),
+            "features": await self.features(days),
+            "errors": await self.errors(days),
+        }
+
+
+def export_csv_rows(export: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Flatten an export into (section, key, installations, value) rows."""
+
+    def fmt(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float) and not math.isfinite(value):
+            return ""
+        return str(value)
+
+    rows: list[tuple[str, str, str, str]] = [
+        ("summary", name, "", fmt(value)) for name, value in export["summary"].items()
+    ]
+    # (section, export path, key field, installations field, value field)
+    sections = (
+        ("deployment_mode", ("deployment_modes", "modes"), "mode", "installations", "share"),
+        ("version", ("versions", "adoption"), "version", "installations", "share"),
+        ("country", ("geography", "countries"), "country", "installations", "share"),
+        ("printer_type", ("printers", "types"), "key", "installations", "printers"),
+        ("fleet_size", ("printers", "fleet_sizes"), "key", "installations", "share"),
+        ("feature", ("features", "features"), "feature", "reporting", "enabled_rate"),
+        ("error", ("errors", "errors"), "error_type", "installations", "occurrences"),
+    )
+    for section, (outer, inner), key, count, value in sections:
+        for item in export[outer][inner]:
+            rows.append((section, str(item[key]), fmt(item[count]), fmt(item[value])))
+    return rows

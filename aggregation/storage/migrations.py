@@ -1,0 +1,65 @@
+"""Versioned schema migrations for both backends (applied in order, recorded in the DB)."""
+
+from __future__ import annotations
+
+# Days are stored as proleptic ordinals (date.toordinal()) in both backends: compact, fast to
+# compare and identical in SQLite and PostgreSQL. No table has a column for an address.
+_V1_COMMON = (
+    """CREATE TABLE submissions (
+        installation_id TEXT NOT NULL,
+        period_start_day INTEGER NOT NULL,
+        period_end_day INTEGER NOT NULL,
+        submission_id TEXT NOT NULL,
+        received_day INTEGER NOT NULL,
+        schema_version TEXT NOT NULL,
+        app_version TEXT NOT NULL,
+        deployment_mode TEXT NOT NULL,
+        country_code TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        PRIMARY KEY (installation_id, period_start_day)
+    )""",
+    "CREATE INDEX submissions_period_end ON submissions (period_end_day)",
+    """CREATE TABLE installations (
+        installation_id TEXT PRIMARY KEY,
+        deletion_key_hash TEXT,
+        first_day INTEGER NOT NULL,
+        last_day INTEGER NOT NULL
+    )""",
+    """CREATE TABLE installation_latest (
+        installation_id TEXT PRIMARY KEY,
+        period_start_day INTEGER NOT NULL,
+        period_end_day INTEGER NOT NULL,
+        contrib TEXT NOT NULL
+    )""",
+    "CREATE INDEX installation_latest_end ON installation_latest (period_end_day)",
+    """CREATE TABLE latest_rollup (
+        day INTEGER NOT NULL,
+        dim TEXT NOT NULL,
+        key TEXT NOT NULL,
+        installations BIGINT NOT NULL,
+        total BIGINT NOT NULL,
+        PRIMARY KEY (day, dim, key)
+    )""",
+    """CREATE TABLE weekly_rollup (
+        week INTEGER NOT NULL,
+        dim TEXT NOT NULL,
+        key TEXT NOT NULL,
+        installations BIGINT NOT NULL,
+        total BIGINT NOT NULL,
+        PRIMARY KEY (week, dim, key)
+    )""",
+    """CREATE TABLE daily_activity (
+        day INTEGER PRIMARY KEY,
+        submissions BIGINT NOT NULL,
+        new_installations BIGINT NOT NULL
+    )""",
+    """CREATE TABLE rate_limits (
+        installation_id TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        PRIMARY KEY (installation_id, hour)
+    )""",
+)
+
+SQLITE_MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [(1, _V1_COMMON)]
+POSTGRES_MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [(1, _V1_COMMON)]

@@ -1,0 +1,399 @@
+"""Backend-neutral SQL repository: group-commit writes, deletion, purge and rollup reads."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from printernizer_usage_core.models import AggregatedStats
+from pydantic import ValidationError
+
+from ..rollups import contributions, period_week, week_of
+from .base import (
+    Contribution,
+    DailyActivity,
+    PurgeResult,
+    RollupRow,
+    SubmissionRecord,
+    WeeklyRow,
+    WriteResult,
+)
+
+_LOGGER = logging.getLogger(__name__)
+Row = Sequence[Any]
+Delta = dict[tuple[int, str, str], list[int]]
+
+
+class Tx(Protocol):
+    """The few statements the shared logic needs from a driver (SQL uses `?` placeholders)."""
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        """Rows of a query."""
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """Run a statement; rows affected."""
+
+    async def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run a statement once per row."""
+
+
+def _add(delta: Delta, bucket: int, contrib: Sequence[Contribution], sign: int) -> None:
+    for dim, key, installations, total in contrib:
+        cell = delta[(bucket, dim, key)]
+        cell[0] += sign * installations
+        cell[1] += sign * total
+
+
+def _delta_rows(delta: Delta) -> list[tuple[int, str, str, int, int]]:
+    return [(b, d, k, v[0], v[1]) for (b, d, k), v in delta.items() if v[0] or v[1]]
+
+
+def _new_delta() -> Delta:
+    return defaultdict(lambda: [0, 0])
+
+
+class SqlRepository:
+    """Repository logic shared by SQLite and PostgreSQL; drivers supply transactions."""
+
+    backend = "sql"
+
+    # --- driver hooks ------------------------------------------------------------------------
+
+    def _write_tx(self) -> AbstractAsyncContextManager[Tx]:
+        """A serialised write transaction (one writer at a time, across processes)."""
+        raise NotImplementedError
+
+    def _read(self) -> AbstractAsyncContextManager[Tx]:
+        """A connection for reads that never sees uncommitted writes."""
+        raise NotImplementedError
+
+    def _in(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """A membership test fragment (after the column name) and its arguments."""
+        raise NotImplementedError
+
+    # --- writes ------------------------------------------------------------------------------
+
+    async def write_batch(
+        self, records: list[SubmissionRecord], *, rate_limit_per_hour: int, now_hour: int
+    ) -> list[WriteResult]:
+        """Store many submissions in one transaction (see Repository.write_batch)."""
+        if not records:
+            return []
+        async with self._write_tx() as tx:
+            return await self._write(tx, records, rate_limit_per_hour, now_hour)
+
+    async def _write(
+        self, tx: Tx, records: list[SubmissionRecord], limit: int, now_hour: int
+    ) -> list[WriteResult]:
+        ids = sorted({r.installation_id for r in records})
+        frag, args = self._in(ids)
+        attempts: dict[str, int] = {
+            row[0]: int(row[1])
+            for row in await tx.fetch(
+                f"SELECT installation_id, attempts FROM rate_limits "
+                f"WHERE hour = ? AND installation_id {frag}",
+                [now_hour, *args],
+            )
+        }
+        starts = sorted({r.period_start_day for r in records})
+        sfrag, sargs = self._in(starts)
+        seen: dict[tuple[str, int], str] = {
+            (row[0], int(row[1])): row[2]
+            for row in await tx.fetch(
+                f"SELECT installation_id, period_start_day, submission_id FROM submissions "
+                f"WHERE installation_id {frag} AND period_start_day {sfrag}",
+                [*args, *sargs],
+            )
+        }
+        results: list[WriteResult] = []
+        new: list[SubmissionRecord] = []
+        for rec in records:
+            count = attempts.get(rec.installation_id, 0) + 1
+            attempts[rec.installation_id] = count
+            if count > limit:
+                results.append(WriteResult("rate_limited", rec.submission_id))
+                continue
+            key = (rec.installation_id, rec.period_start_day)
+            if key in seen:
+                results.append(WriteResult("duplicate", seen[key]))
+                continue
+            seen[key] = rec.submission_id
+            new.append(rec)
+            results.append(WriteResult("accepted", rec.submission_id))
+        await tx.many(
+            "INSERT INTO rate_limits (installation_id, hour, attempts) VALUES (?, ?, ?) "
+            "ON CONFLICT (installation_id, hour) DO UPDATE SET attempts = excluded.attempts",
+            [(iid, now_hour, attempts[iid]) for iid in ids],
+        )
+        if new:
+            await self._store_new(tx, new)
+        return results
+
+    async def _store_new(self, tx: Tx, new: list[SubmissionRecord]) -> None:
+        await tx.many(
+            "INSERT INTO submissions (installation_id, period_start_day, period_end_day, "
+            "submission_id, received_day, schema_version, app_version, deployment_mode, "
+            "country_code, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.installation_id,
+                    r.period_start_day,
+                    r.period_end_day,
+                    r.submission_id,
+                    r.received_day,
+                    r.schema_version,
+                    r.app_version,
+                    r.deployment_mode,
+                    r.country_code,
+                    r.payload,
+                )
+                for r in new
+            ],
+        )
+        ids = sorted({r.installation_id for r in new})
+        frag, args = self._in(ids)
+        known = {
+            row[0]
+            for row in await tx.fetch(
+                f"SELECT installation_id FROM installations WHERE installation_id {frag}", args
+            )
+        }
+        installs: dict[str, tuple[str | None, int, int]] = {}
+        daily: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        for r in new:
+            prev = installs.get(r.installation_id)
+            if prev is None:
+                installs[r.installation_id] = (r.deletion_key_hash, r.received_day, r.received_day)
+                if r.installation_id not in known:
+                    daily[r.received_day][1] += 1
+            else:
+                installs[r.installation_id] = (
+                    prev[0] or r.deletion_key_hash,
+                    min(prev[1], r.received_day),
+                    max(prev[2], r.received_day),
+                )
+            daily[r.received_day][0] += 1
+        # The deletion hash is set once (first submission that carries one) and never replaced.
+        await tx.many(
+            "INSERT INTO installations (installation_id, deletion_key_hash, first_day, last_day) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (installation_id) DO UPDATE SET "
+            "deletion_key_hash = COALESCE(installations.deletion_key_hash, "
+            "excluded.deletion_key_hash), last_day = CASE WHEN excluded.last_day > "
+            "installations.last_day THEN excluded.last_day ELSE installations.last_day END",
+            [(iid, h, first, last) for iid, (h, first, last) in installs.items()],
+        )
+        await self._update_latest(tx, new, frag, args)
+        weekly = _new_delta()
+        for r in new:
+            _add(weekly, period_week(r.period_end_day), r.contributions, 1)
+        await self._apply_delta(tx, "weekly_rollup", "week", weekly)
+        await tx.many(
+            "INSERT INTO daily_activity (day, submissions, new_installations) VALUES (?, ?, ?) "
+            "ON CONFLICT (day) DO UPDATE SET "
+            "submissions = daily_activity.submissions + excluded.submissions, "
+            "new_installations = daily_activity.new_installations + excluded.new_installations",
+            [(day, v[0], v[1]) for day, v in sorted(daily.items())],
+        )
+
+    async def _update_latest(
+        self, tx: Tx, new: list[SubmissionRecord], frag: str, args: list[Any]
+    ) -> None:
+        current: dict[str, tuple[int, int, list[Contribution]]] = {
+            row[0]: (int(row[1]), int(row[2]), [tuple(c) for c in json.loads(row[3])])
+            for row in await tx.fetch(
+                "SELECT installation_id, period_start_day, period_end_day, contrib "
+                f"FROM installation_latest WHERE installation_id {frag}",
+                args,
+            )
+        }
+        delta = _new_delta()
+        changed: dict[str, SubmissionRecord] = {}
+        for r in new:
+            old = current.get(r.installation_id)
+            if old is not None and (old[1], old[0]) >= (r.period_end_day, r.period_start_day):
+                continue  # a back-filled older period never replaces the latest report
+            if old is not None:
+                _add(delta, old[1], old[2], -1)
+            _add(delta, r.period_end_day, r.contributions, 1)
+            current[r.installation_id] = (
+                r.period_start_day,
+                r.period_end_day,
+                list(r.contributions),
+            )
+            changed[r.installation_id] = r
+        await tx.many(
+            "INSERT INTO installation_latest (installation_id, period_start_day, period_end_day, "
+            "contrib) VALUES (?, ?, ?, ?) ON CONFLICT (installation_id) DO UPDATE SET "
+            "period_start_day = excluded.period_start_day, "
+            "period_end_day = excluded.period_end_day, contrib = excluded.contrib",
+            [
+                (iid, r.period_start_day, r.period_end_day, json.dumps(r.contributions))
+                for iid, r in changed.items()
+            ],
+        )
+        await self._apply_delta(tx, "latest_rollup", "day", delta)
+
+    async def _apply_delta(self, tx: Tx, table: str, bucket: str, delta: Delta) -> None:
+        rows = _delta_rows(delta)
+        if rows:
+            await tx.many(
+                f"INSERT INTO {table} ({bucket}, dim, key, installations, total) "
+                f"VALUES (?, ?, ?, ?, ?) ON CONFLICT ({bucket}, dim, key) DO UPDATE SET "
+                f"installations = {table}.installations + excluded.installations, "
+                f"total = {table}.total + excluded.total",
+                rows,
+            )
+
+    async def deletion_key_hash(self, installation_id: str) -> tuple[bool, str | None]:
+        """(installation known?, stored deletion key hash)."""
+        async with self._read() as tx:
+            rows = await tx.fetch(
+                "SELECT deletion_key_hash FROM installations WHERE installation_id = ?",
+                [installation_id],
+            )
+        if not rows:
+            return False, None
+        return True, rows[0][0]
+
+    async def delete_installation(self, installation_id: str) -> int:
+        """Delete every row of one installation and take its share out of the rollups."""
+        async with self._write_tx() as tx:
+            latest = await tx.fetch(
+                "SELECT period_end_day, contrib FROM installation_latest WHERE installation_id = ?",
+                [installation_id],
+            )
+            delta = _new_delta()
+            for end_day, contrib in latest:
+                _add(delta, int(end_day), [tuple(c) for c in json.loads(contrib)], -1)
+            await self._apply_delta(tx, "latest_rollup", "day", delta)
+            rows = await tx.fetch(
+                "SELECT period_end_day, received_day, payload FROM submissions "
+                "WHERE installation_id = ?",
+                [installation_id],
+            )
+            weekly = _new_delta()
+            daily: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+            for end_day, received_day, payload in rows:
+                daily[int(received_day)][0] -= 1
+                try:
+                    stats = AggregatedStats.model_validate_json(payload)
+                except ValidationError:
+                    # A payload an older schema accepted: the rows go anyway, only this
+                    # report's share of the weekly trend stays behind (anonymous counts).
+                    _LOGGER.warning("a stored report no longer parses; rollup left as is")
+                    continue
+                _add(weekly, period_week(int(end_day)), contributions(stats), -1)
+            for (first_day,) in await tx.fetch(
+                "SELECT first_day FROM installations WHERE installation_id = ?", [installation_id]
+            ):
+                daily[int(first_day)][1] -= 1
+            await self._apply_delta(tx, "weekly_rollup", "week", weekly)
+            await tx.many(
+                "UPDATE daily_activity SET submissions = submissions + ?, "
+                "new_installations = new_installations + ? WHERE day = ?",
+                [(v[0], v[1], day) for day, v in daily.items()],
+            )
+            deleted = await tx.execute(
+                "DELETE FROM submissions WHERE installation_id = ?", [installation_id]
+            )
+            for table in ("installation_latest", "installations", "rate_limits"):
+                await tx.execute(
+                    f"DELETE FROM {table} WHERE installation_id = ?", [installation_id]
+                )
+            return deleted
+
+    async def purge(self, *, before_day: int, now_hour: int) -> PurgeResult:
+        """Retention: drop submissions (and rollups) older than `before_day`."""
+        async with self._write_tx() as tx:
+            submissions = await tx.execute(
+                "DELETE FROM submissions WHERE period_end_day < ?", [before_day]
+            )
+            await tx.execute(
+                "DELETE FROM installation_latest WHERE period_end_day < ?", [before_day]
+            )
+            await tx.execute("DELETE FROM latest_rollup WHERE day < ?", [before_day])
+            await tx.execute("DELETE FROM weekly_rollup WHERE week < ?", [week_of(before_day)])
+            await tx.execute("DELETE FROM daily_activity WHERE day < ?", [before_day])
+            await tx.execute("DELETE FROM latest_rollup WHERE installations = 0 AND total = 0", [])
+            installations = await tx.execute(
+                # An installation whose every report is gone keeps nothing (not even its hash).
+                "DELETE FROM installations WHERE NOT EXISTS (SELECT 1 FROM "
+                "submissions s WHERE s.installation_id = installations.installation_id)",
+                [],
+            )
+            # Rate windows are only needed for the current hour.
+            await tx.execute("DELETE FROM rate_limits WHERE hour < ?", [now_hour])
+        return PurgeResult(submissions=submissions, installations=installations)
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """A real round trip to the database."""
+        async with self._read() as tx:
+            await tx.fetch("SELECT 1 FROM schema_migrations LIMIT 1")
+
+    async def schema_version(self) -> int:
+        """The highest applied migration."""
+        async with self._read() as tx:
+            rows = await tx.fetch("SELECT MAX(version) FROM schema_migrations")
+        return int(rows[0][0] or 0)
+
+    async def latest_rollup(self, since_day: int) -> list[RollupRow]:
+        """Summed buckets of each installation's latest report ending on/after `since_day`."""
+        async with self._read() as tx:
+            rows = await tx.fetch(
+                "SELECT dim, key, SUM(installations), SUM(total) FROM latest_rollup "
+                "WHERE day >= ? GROUP BY dim, key",
+                [since_day],
+            )
+        return [RollupRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows if r[2] or r[3]]
+
+    async def weekly_rollup(self, since_week: int, dims: tuple[str, ...]) -> list[WeeklyRow]:
+        """Per-week buckets of some dimensions."""
+        frag, args = self._in(list(dims))
+        async with self._read() as tx:
+            rows = await tx.fetch(
+                "SELECT week, dim, key, installations, total FROM weekly_rollup "
+                f"WHERE week >= ? AND dim {frag} ORDER BY week",
+                [since_week, *args],
+            )
+        return [WeeklyRow(int(r[0]), r[1], r[2], int(r[3]), int(r[4])) for r in rows]
+
+    async def daily_activity(self, since_day: int) -> list[DailyActivity]:
+        """Per-day submission and new-installation counts."""
+        async with self._read() as tx:
+            rows = await tx.fetch(
+                "SELECT day, submissions, new_installations FROM daily_activity "
+                "WHERE day >= ? ORDER BY day",
+                [since_day],
+            )
+        return [DailyActivity(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    async def totals(self) -> tuple[int, int]:
+        """(installations known, submissions stored) without scanning the submissions."""
+        async with self._read() as tx:
+            inst = await tx.fetch("SELECT COUNT(*) FROM installations")
+            subs = await tx.fetch("SELECT COALESCE(SUM(submissions), 0) FROM daily_activity")
+        return int(inst[0][0]), int(subs[0][0])
+
+    async def count_submissions(self, installation_id: str | None = None) -> int:
+        """Stored submissions, of one installation or all."""
+        async with self._read() as tx:
+            if installation_id is None:
+                rows = await tx.fetch("SELECT COUNT(*) FROM submissions")
+            else:
+                rows = await tx.fetch(
+                    "SELECT COUNT(*) FROM submissions WHERE installation_id = ?",
+                    [installation_id],
+                )
+        return int(rows[0][0])
+
+    async def submission_ids(self) -> set[str]:
+        """Every stored submission id."""
+        async with self._read() as tx:
+            rows = await tx.fetch("SELECT submission_id FROM submissions")
+        return {r[0] for r in rows}

@@ -1,0 +1,63 @@
+"""The printer fleet from the device registry: counts per printer family, never names."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+
+from .const import PRINTER_INTEGRATIONS
+from .coordinator import PrinternizerUsageConfigEntry
+from .core.models import PrinterType
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@callback
+def async_count_printers(hass: HomeAssistant) -> dict[PrinterType, int]:
+    """Count enabled printer devices of known printer integrations, per printer family.
+
+    Only top-level devices count: child devices (an AMS unit hanging off a Bambu Lab printer,
+    say) are parts of a printer, not printers. Nothing but the family and a count is read.
+    """
+    counts: Counter[PrinterType] = Counter()
+    for device in dr.async_get(hass).devices.values():
+        if device.disabled_by is not None or device.via_device_id is not None:
+            continue
+        if device.entry_type is dr.DeviceEntryType.SERVICE:
+            continue
+        for entry_id in device.config_entries:
+            config_entry = hass.config_entries.async_get_entry(entry_id)
+            if config_entry is not None and config_entry.domain in PRINTER_INTEGRATIONS:
+                counts[PRINTER_INTEGRATIONS[config_entry.domain]] += 1
+                break
+    return dict(counts)
+
+
+async def async_update_fleet(hass: HomeAssistant, entry: PrinternizerUsageConfigEntry) -> None:
+    """Store the current fleet snapshot when it differs from the stored one."""
+    runtime = entry.runtime_data
+    if runtime.closed:
+        return
+    fleet = async_count_printers(hass)
+    stored = {ptype: n for ptype, n in (await runtime.service.get_printer_fleet()).items() if n}
+    if fleet != stored:
+        _LOGGER.debug("printer fleet changed: %s", fleet)
+        await runtime.service.set_printer_fleet(fleet)
+
+
+@callback
+def async_track_fleet(hass: HomeAssistant, entry: PrinternizerUsageConfigEntry) -> None:
+    """Keep the fleet snapshot current while the entry is loaded."""
+
+    @callback
+    def _registry_updated(event: Event[dr.EventDeviceRegistryUpdatedData]) -> None:
+        entry.async_create_background_task(
+            hass, async_update_fleet(hass, entry), "printernizer_usage fleet update"
+        )
+
+    entry.async_on_unload(
+        hass.bus.async_listen(dr.EVENT_DEVICE_REGISTRY_UPDATED, _registry_updated)
+    )

@@ -1,0 +1,1 @@
+"""Blueprints: api (REST), page (web page and API docs), health."""

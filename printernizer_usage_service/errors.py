@@ -1,0 +1,91 @@
+"""Clear 4xx answers: one error type, body parsing with readable messages, error handlers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from quart import Quart, Response, request
+from werkzeug.exceptions import HTTPException
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A request the service will not do, with the status and a sentence for the caller."""
+
+    def __init__(self, status: int, message: str, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details or []
+
+
+def json_error(status: int, message: str, details: list[str] | None = None) -> Response:
+    """The JSON body every error answer carries."""
+    body = json.dumps({"error": message, "details": details or []})
+    return Response(body, status=status, content_type="application/json")
+
+
+def validation_messages(err: ValidationError) -> list[str]:
+    """Pydantic errors as short sentences such as "delete_remote: Input should be a boolean"."""
+    messages = []
+    for item in err.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in item["loc"]) or "body"
+        messages.append(f"{where}: {item['msg']}")
+    return messages
+
+
+async def read_json(*, optional: bool = False) -> Any:
+    """The decoded JSON body; an empty body is {} when `optional`, else a 400."""
+    raw = await request.get_data(as_text=False)
+    if not raw.strip():
+        if optional:
+            return {}
+        raise ApiError(400, "this endpoint needs a JSON body")
+    if request.mimetype != "application/json":
+        raise ApiError(415, "send the body as JSON with 'Content-Type: application/json'")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        raise ApiError(400, "the body is not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        raise ApiError(
+            400, f"the body is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})"
+        ) from None
+
+
+async def load_body[M: BaseModel](model: type[M], *, optional: bool = False) -> M:
+    """The JSON body validated against `model`; a 400 naming every bad field otherwise."""
+    data = await read_json(optional=optional)
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ApiError(400, "the request body is not valid", validation_messages(err)) from None
+
+
+def register_error_handlers(app: Quart) -> None:
+    """Every failure becomes a JSON answer; bad input never surfaces as a 500."""
+
+    @app.errorhandler(ApiError)
+    async def _api_error(err: ApiError) -> Response:
+        return json_error(err.status, err.message, err.details)
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(err: HTTPException) -> Response:
+        status = err.code or 500
+        messages = {
+            404: "no such page or endpoint; the API lives under /api/v1/usage-stats/",
+            405: f"{request.method} is not allowed here",
+            413: "the request body is too large",
+        }
+        return json_error(status, messages.get(status) or err.description or err.name)
+
+    @app.errorhandler(Exception)
+    async def _unexpected(err: Exception) -> Response:
+        _LOGGER.exception("unexpected error in %s %s", request.method, request.path)
+        return json_error(500, "internal error; the service log has the details")

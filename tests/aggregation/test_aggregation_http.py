@@ -1,0 +1,174 @@
+"""Real HTTP through hypercorn on 127.0.0.1: a concurrent burst, and kill -9 during load."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from agg_payloads import payload
+from conftest import ADMIN_KEY, free_port
+
+from aggregation.storage import open_repository
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Server:
+    """`python -m aggregation` in a subprocess."""
+
+    def __init__(self, database_url: str, log: Path) -> None:
+        self.database_url = database_url
+        self.port = free_port()
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def launch(self, env: dict[str, str]) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "aggregation"], cwd=ROOT, env=env, stdout=out, stderr=out
+            )
+
+    async def start(self) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "API_KEY": ADMIN_KEY,
+            "RATE_LIMIT_PER_HOUR": "1000",
+            "ADDRESS_RATE_LIMIT_PER_MINUTE": "0",
+            "LOG_LEVEL": "WARNING",
+            "REPORT_SCHEDULE": "off",
+            "SESSION_COOKIE_SECURE": "false",
+        }
+        self.launch(env)
+        deadline = time.monotonic() + 30
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                assert self.proc.poll() is None, self.log.read_text()[-2000:]
+                try:
+                    async with session.get(f"{self.url}/health") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError("server did not become healthy: " + self.log.read_text()[-2000:])
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+async def server_factory(database_url: str, tmp_path: Path) -> AsyncIterator[Callable[[], Server]]:
+    servers: list[Server] = []
+
+    def factory() -> Server:
+        server = Server(database_url, tmp_path / "server.log")
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.stop()
+
+
+async def test_200_concurrent_submissions_all_stored_once(
+    server_factory: Callable[[], Server], database_url: str
+) -> None:
+    server = server_factory()
+    await server.start()
+    bodies = [payload() for _ in range(200)]
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def post(body: dict[str, object]) -> int:
+            async with session.post(f"{server.url}/submit", json=body) as response:
+                return response.status
+
+        async def health_during_burst() -> list[int]:
+            codes = []
+            for _ in range(5):
+                async with session.get(f"{server.url}/health") as response:
+                    codes.append(response.status)
+                await asyncio.sleep(0.01)
+            return codes
+
+        results = await asyncio.gather(*(post(b) for b in bodies), health_during_burst())
+        codes, health = results[:-1], results[-1]
+        assert codes == [201] * 200
+        assert health == [200] * 5
+        # Everything again: all duplicates, no new rows.
+        again = await asyncio.gather(*(post(b) for b in bodies))
+        assert again == [200] * 200
+    repo = await open_repository(database_url)
+    try:
+        assert await repo.count_submissions() == 200
+        assert await repo.submission_ids() == {b["submission_id"] for b in bodies}
+    finally:
+        await repo.close()
+
+
+async def test_kill_9_during_load_loses_no_acknowledged_submission(
+    server_factory: Callable[[], Server], database_url: str
+) -> None:
+    server = server_factory()
+    await server.start()
+    acknowledged: set[str] = set()
+    stop = asyncio.Event()
+    enough = asyncio.Event()
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def worker() -> None:
+            while not stop.is_set():
+                body = payload()
+                try:
+                    async with session.post(f"{server.url}/submit", json=body) as response:
+                        if response.status in (200, 201):
+                            acknowledged.add(str(body["submission_id"]))
+                            if len(acknowledged) >= 150:
+                                enough.set()
+                except (TimeoutError, aiohttp.ClientError):
+                    return
+
+        workers = [asyncio.create_task(worker()) for _ in range(16)]
+        await asyncio.wait_for(enough.wait(), timeout=60)
+        server.kill()  # SIGKILL mid-load: no graceful shutdown, no flush
+        stop.set()
+        await asyncio.gather(*workers)
+    assert len(acknowledged) >= 150
+    restarted = server_factory()
+    await restarted.start()
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{restarted.url}/health") as response:
+            assert response.status == 200
+    repo = await open_repository(database_url)
+    try:
+        stored = await repo.submission_ids()
+    finally:
+        await repo.close()
+    missing = acknowledged - stored
+    assert not missing, f"{len(missing)} acknowledged submissions lost"

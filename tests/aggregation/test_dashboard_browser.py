@@ -1,0 +1,187 @@
+"""Headless Chromium against the real server (hypercorn, demo data): login, charts, CSV, shots."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ADMIN_KEY, free_port
+
+from aggregation.dashboard import charts
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+CHARTS = [c for c in charts.CHART_IDS if c not in {"anomalies", "kpis"}]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m aggregation` (hypercorn) on 127.0.0.1 with the demo history loaded."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+    tmp = tmp_path_factory.mktemp("browser")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp / 'agg.db'}",
+        "API_KEY": ADMIN_KEY,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DEMO_DATA": "true",
+        "PUBLIC_PAGE": "true",
+        "REPORT_SCHEDULE": "off",
+        "SESSION_COOKIE_SECURE": "false",
+        "REPORTS_DIR": str(tmp / "reports"),
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregation"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                pytest.fail(f"server did not start: {err[-2000:]}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# A canvas counts as drawn when a fair number of its pixels are not transparent.
+DRAWN_PIXELS = """
+(canvas) => {
+  const ctx = canvas.getContext('2d');
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 3; i < data.length; i += 4) { if (data[i] > 0) painted++; }
+  return painted;
+}
+"""
+
+
+async def test_dashboard_in_chromium(server: str, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(
+                viewport={"width": 1440, "height": 900}, accept_downloads=True
+            )
+            page = await context.new_page()
+            foreign: list[str] = []
+            errors: list[str] = []
+            page.on(
+                "request",
+                lambda req: None if req.url.startswith(server) else foreign.append(req.url),
+            )
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+
+            await page.goto(f"{server}/dashboard")
+            assert page.url.endswith("/dashboard/login"), "no session: the login form"
+            await page.fill("#api_key", "wrong-key")
+            await page.click("button[type=submit]")
+            assert "not right" in (await page.text_content(".alert") or "")
+            errors.clear()  # the refused login's 401 is expected; nothing else may fail
+            await page.fill("#api_key", ADMIN_KEY)
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+            assert page.url.endswith("/dashboard")
+
+            for chart_id in CHARTS:
+                card = page.locator(f"#chart-{chart_id}")
+                assert await card.get_attribute("data-state") == "rendered", chart_id
+                canvas = card.locator("canvas")
+                points = await canvas.evaluate(
+                    "(c) => Chart.getChart(c).data.datasets"
+                    ".reduce((n, d) => n + d.data.filter((v) => v !== null).length, 0)"
+                )
+                assert points > 0, chart_id
+                assert await canvas.evaluate(DRAWN_PIXELS) > 500, f"{chart_id} drawn"
+            assert await page.locator(".empty").count() == 0
+            assert await page.locator(".kpi").count() == 4
+            assert await page.locator(".anomaly[data-kind='error_spike']").count() >= 1
+            assert "MQTTDisconnectError" in (await page.text_content("#anomaly-list") or "")
+
+            async with page.expect_download() as info:
+                await page.click("#chart-geography a.csv")
+            download = await info.value
+            saved = tmp_path / download.suggested_filename
+            await download.save_as(saved)
+            assert download.suggested_filename == "geography.csv"
+            assert saved.read_text().startswith("country,Installations\n")
+
+            await page.evaluate("window.scrollTo(0, 0)")  # the sticky bar belongs at the top
+            await page.wait_for_timeout(600)  # let the chart animations settle
+            await page.screenshot(path=str(SHOTS / "dashboard-desktop.png"), full_page=True)
+
+            state = await context.storage_state()
+            phone = await browser.new_context(
+                viewport={"width": 390, "height": 844},
+                device_scale_factor=2,
+                is_mobile=True,
+                has_touch=True,
+                storage_state=state,
+            )
+            mobile = await phone.new_page()
+            await mobile.goto(f"{server}/dashboard")
+            await mobile.wait_for_selector("body[data-ready='true']", timeout=20_000)
+            width = await mobile.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, "no horizontal scrolling on a phone"
+            await mobile.wait_for_timeout(600)
+            await mobile.screenshot(path=str(SHOTS / "dashboard-mobile.png"), full_page=True)
+
+            # Signing out ends the session for good.
+            await page.click("text=Sign out")
+            await page.wait_for_url(f"{server}/dashboard/login")
+            await page.goto(f"{server}/dashboard")
+            assert page.url.endswith("/dashboard/login")
+
+            public = await context.new_page()
+            await public.goto(f"{server}/community")
+            assert await public.locator(".bar-label").count() > 0
+            await public.screenshot(path=str(SHOTS / "dashboard-community.png"), full_page=True)
+            await phone.close()
+            await context.close()
+        finally:
+            await browser.close()
+    assert not foreign, f"requests left the server (the page must work offline): {foreign}"
+    assert not errors, f"browser errors: {errors}"

@@ -1,0 +1,339 @@
+"""Every path of the config, reconfigure and options flows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.printernizer_usage.const import (
+    CONF_DELETE_REMOTE,
+    CONF_ENDPOINT,
+    CONF_RETENTION_DAYS,
+    CONF_SHARE,
+    DOMAIN,
+)
+from custom_components.printernizer_usage.core.submitter import DEFAULT_ENDPOINT
+
+from .helpers import build_entry, server_rows, setup_entry
+
+
+async def _to_sharing_step(hass: HomeAssistant) -> str:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["description_placeholders"]["consent_version"]
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "sharing"
+    return str(result["flow_id"])
+
+
+async def test_create_without_sharing(hass: HomeAssistant) -> None:
+    """Sharing stays off: no preview, no network, an entry with sharing off."""
+    flow_id = await _to_sharing_step(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_SHARE: False, CONF_ENDPOINT: DEFAULT_ENDPOINT + "/"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Printernizer usage statistics"
+    assert result["data"] == {CONF_ENDPOINT: DEFAULT_ENDPOINT}
+    assert result["options"] == {CONF_SHARE: False, CONF_RETENTION_DAYS: 90}
+    await hass.async_block_till_done()
+    entry = result["result"]
+    assert entry.state is ConfigEntryState.LOADED
+    settings = await entry.runtime_data.service.get_settings()
+    assert not settings.opted_in
+    assert settings.installation_id is None
+
+
+async def test_sharing_defaults_to_off(hass: HomeAssistant) -> None:
+    """The sharing toggle's default is off and the endpoint defaults to the project's server."""
+    flow_id = await _to_sharing_step(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["options"][CONF_SHARE] is False
+    assert result["data"][CONF_ENDPOINT] == DEFAULT_ENDPOINT
+
+
+async def test_preview_then_confirm(
+    hass: HomeAssistant, aggregation_server: tuple[str, Path]
+) -> None:
+    """Sharing on: the reachable endpoint leads to the exact payload, then to consent."""
+    url, db_file = aggregation_server
+    flow_id = await _to_sharing_step(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_SHARE: True, CONF_ENDPOINT: url}
+    )
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "preview"
+    assert result["menu_options"] == ["confirm_share", "decline_share"]
+    assert result["description_placeholders"]["endpoint"] == url
+    payload = json.loads(result["description_placeholders"]["payload"])
+    assert payload["schema_version"] == "2.0"
+    assert payload["installation"]["deployment_mode"] == "homeassistant"
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"next_step_id": "confirm_share"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["options"][CONF_SHARE] is True
+    await hass.async_block_till_done()
+    settings = await result["result"].runtime_data.service.get_settings()
+    assert settings.opted_in
+    assert settings.endpoint == url
+    assert str(settings.installation_id) == payload["installation"]["installation_id"]
+    # Nothing was sent before consent; the first report goes out after it.
+    await hass.services.async_call(DOMAIN, "submit_now", blocking=True)
+    assert len(server_rows(db_file)) == 1
+
+
+async def test_preview_then_decline(
+    hass: HomeAssistant, aggregation_server: tuple[str, Path]
+) -> None:
+    """Declining after the preview creates the entry with sharing off."""
+    url, db_file = aggregation_server
+    flow_id = await _to_sharing_step(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_SHARE: True, CONF_ENDPOINT: url}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"next_step_id": "decline_share"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["options"][CONF_SHARE] is False
+    await hass.async_block_till_done()
+    assert not await result["result"].runtime_data.service.is_opted_in()
+    assert server_rows(db_file) == []
+
+
+@pytest.mark.parametrize(
+    ("share", "endpoint", "error"),
+    [
+        (False, "not a url", "invalid_url"),
+        (False, "ftp://usage.example.org", "invalid_url"),
+        (False, "http://usage.example.org", "https_required"),
+        (True, "http://usage.example.org", "https_required"),
+    ],
+)
+async def test_invalid_endpoint(
+    hass: HomeAssistant, share: bool, endpoint: str, error: str
+) -> None:
+    """A malformed or plain-http endpoint is refused whether sharing is on or off."""
+    flow_id = await _to_sharing_step(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_SHARE: share, CONF_ENDPOINT: endpoint}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_ENDPOINT: error}
+    # The form can be corrected in place.
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_SHARE: False, CONF_ENDPOINT: DEFAULT_ENDPOINT}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_unreachable_endpoint(hass: HomeAssistant, closed_endpoint: str) -> None:
+    """With sharing on the endpoint is probed; a refused connection is cannot_connect."""
+    flow_id = await _to_sharing_step(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_SHARE: True, CONF_ENDPOINT: closed_endpoint}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_ENDPOINT: "cannot_connect"}
+    # Sharing off: the same endpoint is not contacted at all, so it is accepted.
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_SHARE: False, CONF_ENDPOINT: closed_endpoint}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_not_a_statistics_server(
+    hass: HomeAssistant, aggregation_server: tuple[str, Path]
+) -> None:
+    """A server without /health is not a statistics server."""
+    url, _db = aggregation_server
+    flow_id = await _to_sharing_step(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_SHARE: True, CONF_ENDPOINT: f"{url}/not-here"}
+    )
+    assert result["errors"] == {CONF_ENDPOINT: "bad_response"}
+
+
+async def test_abort_when_already_configured(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Only one entry: a second flow aborts."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "single_instance_allowed"
+
+
+async def test_reconfigure(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
+    """The endpoint can be changed; with sharing off only its shape is checked."""
+    entry = init_integration
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ENDPOINT: "http://usage.example.org"}
+    )
+    assert result["errors"] == {CONF_ENDPOINT: "https_required"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ENDPOINT: "https://stats.example.org/ "}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_ENDPOINT] == "https://stats.example.org"
+    assert entry.state is ConfigEntryState.LOADED
+    settings = await entry.runtime_data.service.get_settings()
+    assert settings.endpoint == "https://stats.example.org"
+
+
+async def test_reconfigure_probes_while_sharing(
+    hass: HomeAssistant,
+    closed_endpoint: str,
+    aggregation_server: tuple[str, Path],
+) -> None:
+    """While sharing is on, a new endpoint must answer before it is saved."""
+    url, _db = aggregation_server
+    mock_config_entry = await setup_entry(hass, build_entry(url, share=True))
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ENDPOINT: closed_endpoint}
+    )
+    assert result["errors"] == {CONF_ENDPOINT: "cannot_connect"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ENDPOINT: url + "/"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+
+
+async def test_options_retention(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
+    """Changing only the retention keeps sharing off and reaches the engine."""
+    entry = init_integration
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SHARE: False, CONF_RETENTION_DAYS: 30}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options == {CONF_SHARE: False, CONF_RETENTION_DAYS: 30}
+    settings = await entry.runtime_data.service.get_settings()
+    assert settings.retention_days == 30
+    assert not settings.opted_in
+
+
+async def test_options_turn_sharing_on_with_preview(
+    hass: HomeAssistant, aggregation_server: tuple[str, Path]
+) -> None:
+    """Switching sharing on shows the same preview; confirming opts in."""
+    url, _db = aggregation_server
+    mock_config_entry = await setup_entry(hass, build_entry(url))
+    service = mock_config_entry.runtime_data.service
+
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SHARE: True, CONF_RETENTION_DAYS: 60}
+    )
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "preview"
+    assert json.loads(result["description_placeholders"]["payload"]) == json.loads(
+        await service.preview()
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "confirm_share"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert mock_config_entry.options == {CONF_SHARE: True, CONF_RETENTION_DAYS: 60}
+    # The entry was reloaded with the new options: a new engine on the same database.
+    assert await mock_config_entry.runtime_data.service.is_opted_in()
+
+
+async def test_options_decline_after_preview(
+    hass: HomeAssistant, aggregation_server: tuple[str, Path]
+) -> None:
+    """Declining keeps sharing off but applies the other choices."""
+    url, _db = aggregation_server
+    mock_config_entry = await setup_entry(hass, build_entry(url))
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SHARE: True, CONF_RETENTION_DAYS: 45}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "decline_share"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert mock_config_entry.options == {CONF_SHARE: False, CONF_RETENTION_DAYS: 45}
+    assert not await mock_config_entry.runtime_data.service.is_opted_in()
+
+
+async def test_options_unreachable_endpoint(hass: HomeAssistant, closed_endpoint: str) -> None:
+    """Switching sharing on with an unreachable endpoint shows an error on the form."""
+    mock_config_entry = await setup_entry(hass, build_entry(closed_endpoint))
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SHARE: True, CONF_RETENTION_DAYS: 90}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert result["description_placeholders"] == {"endpoint": closed_endpoint}
+
+
+async def test_options_opt_out_with_deletion(
+    hass: HomeAssistant, aggregation_server: tuple[str, Path]
+) -> None:
+    """Opting out can ask the server to delete this installation's data, and it does."""
+    url, db_file = aggregation_server
+    mock_config_entry = await setup_entry(hass, build_entry(url, share=True))
+    await hass.services.async_call(DOMAIN, "submit_now", blocking=True)
+    assert len(server_rows(db_file)) == 1
+
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SHARE: False, CONF_RETENTION_DAYS: 90, CONF_DELETE_REMOTE: True}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert server_rows(db_file) == []
+    settings = await mock_config_entry.runtime_data.service.get_settings()
+    assert not settings.opted_in
+    assert settings.installation_id is None
+
+
+async def test_options_opt_out_keeps_server_data(
+    hass: HomeAssistant, aggregation_server: tuple[str, Path]
+) -> None:
+    """Opting out without deletion stops sending and leaves the server alone."""
+    url, db_file = aggregation_server
+    mock_config_entry = await setup_entry(hass, build_entry(url, share=True))
+    await hass.services.async_call(DOMAIN, "submit_now", blocking=True)
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SHARE: False, CONF_RETENTION_DAYS: 90}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert len(server_rows(db_file)) == 1
+    assert not await mock_config_entry.runtime_data.service.is_opted_in()
+
+
+async def test_options_when_not_loaded(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """Options need the running engine."""
+    mock_config_entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "not_loaded"

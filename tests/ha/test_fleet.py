@@ -1,0 +1,94 @@
+"""The printer fleet from the device registry: counts per family, updated on changes."""
+
+from __future__ import annotations
+
+import json
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.printernizer_usage.const import DOMAIN
+
+from .helpers import build_entry, settle, setup_entry
+
+PRINTERS = "sensor.printernizer_usage_statistics_printers"
+
+
+def _printer(
+    hass: HomeAssistant,
+    domain: str,
+    serial: str,
+    name: str,
+    **kwargs: object,
+) -> dr.DeviceEntry:
+    entry = MockConfigEntry(domain=domain, title=name)
+    entry.add_to_hass(hass)
+    return dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(domain, serial)},
+        name=name,
+        serial_number=serial,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def test_fleet_from_device_registry(hass: HomeAssistant) -> None:
+    """Printers of known integrations are counted per family; names and serials stay out."""
+    bambu = _printer(hass, "bambu_lab", "01P00A123456789", "Alice's X1C")
+    _printer(hass, "bambu_lab", "01P00A987654321", "Workshop P1S")
+    _printer(hass, "prusalink", "CZPX1234X004XK12345", "MK4 garage")
+    _printer(hass, "octoprint", "octo-1", "Ender 3")
+    _printer(hass, "moonraker", "voron-1", "Voron 2.4")
+    # Not printers: an AMS hanging off a printer, a disabled printer, another integration.
+    registry = dr.async_get(hass)
+    ams_entry = next(iter(bambu.config_entries))
+    registry.async_get_or_create(
+        config_entry_id=ams_entry,
+        identifiers={("bambu_lab", "ams-1")},
+        name="AMS 1",
+        via_device=("bambu_lab", "01P00A123456789"),
+    )
+    disabled = _printer(hass, "octoprint", "octo-2", "Old Ender")
+    registry.async_update_device(disabled.id, disabled_by=dr.DeviceEntryDisabler.USER)
+    _printer(hass, "hue", "bridge-1", "Hue bridge")
+
+    entry = await setup_entry(hass, build_entry())
+    await settle(hass, entry)
+    state = hass.states.get(PRINTERS)
+    assert state.state == "5"
+    assert state.attributes["printer_types"] == {
+        "bambu_lab": 2,
+        "klipper": 1,
+        "octoprint": 1,
+        "prusa_core": 1,
+    }
+    preview = await hass.services.async_call(DOMAIN, "preview", blocking=True, return_response=True)
+    assert preview["payload"]["printer_fleet"]["printer_count"] == 5
+    export = json.dumps(
+        await hass.services.async_call(DOMAIN, "export", blocking=True, return_response=True)
+    )
+    for secret in ("Alice", "X1C", "01P00A123456789", "CZPX1234X004XK12345", "garage"):
+        assert secret not in export
+
+
+async def test_fleet_follows_registry_changes(hass: HomeAssistant) -> None:
+    """Adding and removing printers updates the snapshot and the sensor."""
+    entry = await setup_entry(hass, build_entry())
+    assert hass.states.get(PRINTERS).state == "0"
+
+    device = _printer(hass, "prusalink", "CZPX0001", "Core One")
+    await hass.async_block_till_done()
+    await settle(hass, entry)
+    assert hass.states.get(PRINTERS).state == "1"
+    assert hass.states.get(PRINTERS).attributes["printer_types"] == {"prusa_core": 1}
+
+    # A change that does not alter the counts writes nothing new.
+    dr.async_get(hass).async_update_device(device.id, name_by_user="Front printer")
+    await hass.async_block_till_done()
+    assert hass.states.get(PRINTERS).state == "1"
+
+    dr.async_get(hass).async_remove_device(device.id)
+    await hass.async_block_till_done()
+    await settle(hass, entry)
+    assert hass.states.get(PRINTERS).state == "0"
