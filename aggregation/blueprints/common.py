@@ -1,15 +1,18 @@
-"""Small helpers the blueprints share: app services and the client address."""
+"""Small helpers the blueprints share: app services, the client address, storage failures."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from quart import current_app, request
 
+from ..errors import ApiError
 from ..ingest import GroupCommitWriter
 from ..metrics import Metrics
 from ..ratelimit import AddressLimiter
 from ..settings import Settings
 from ..stats import StatsService
-from ..storage.base import Repository
+from ..storage.base import Repository, StorageError
 
 
 def settings() -> Settings:
@@ -56,3 +59,17 @@ def client_address() -> str | None:
         if first:
             return first
     return request.remote_addr
+
+
+async def guard_storage[T](work: Awaitable[T], operation: str) -> T:
+    """Await `work`; a database that does not answer becomes a 503 with Retry-After."""
+    try:
+        return await work
+    except StorageError as err:
+        metrics().db_errors.labels(operation).inc()
+        raise ApiError(
+            503,
+            "storage is unavailable; retry later",
+            headers={"Retry-After": "30"},
+            reason="storage",
+        ) from err

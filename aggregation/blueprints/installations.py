@@ -13,8 +13,7 @@ from ..auth import check_admin, presented_key
 from ..errors import ApiError
 from ..responses import json_response
 from ..schemas import DeleteResult, ErrorBody
-from ..storage.base import StorageError
-from .common import address_limiter, client_address, metrics, repository
+from .common import address_limiter, client_address, guard_storage, metrics, repository
 
 blueprint = Blueprint("installations", __name__)
 
@@ -46,33 +45,29 @@ async def delete_installation(installation_id: str) -> Response:
         )
     iid = _parse_id(installation_id)
     secret = request.headers.get("X-Deletion-Secret")
-    repo = repository()
-    try:
-        if secret is None or presented_key() is not None:
-            check_admin()  # raises 401/403/503 unless the admin asks
-            known, _ = await repo.deletion_key_hash(iid)
-        else:
-            known, stored = await repo.deletion_key_hash(iid)
-            if known:
-                given = hashlib.sha256(secret.strip().encode()).hexdigest()
-                # Constant time; an installation that never sent a hash cannot be deleted
-                # with a secret (only by the admin).
-                if stored is None or not hmac.compare_digest(given, stored):
-                    raise ApiError(
-                        403,
-                        "deletion secret does not match this installation",
-                        reason="wrong_secret",
-                    )
-        if not known:
-            raise ApiError(404, "no data stored for this installation", reason="unknown")
-        deleted = await repo.delete_installation(iid)
-    except StorageError as err:
-        metrics().db_errors.labels("delete").inc()
-        raise ApiError(
-            503,
-            "storage is unavailable; retry later",
-            headers={"Retry-After": "30"},
-            reason="storage",
-        ) from err
+    deleted = await guard_storage(_authorised_delete(iid, secret), "delete")
     metrics().rows_deleted.labels("request").inc(deleted)
     return json_response({"status": "deleted", "installation_id": iid, "rows_deleted": deleted})
+
+
+async def _authorised_delete(iid: str, secret: str | None) -> int:
+    """Check the caller's right to delete `iid`, then delete; returns rows deleted."""
+    repo = repository()
+    if secret is None or presented_key() is not None:
+        check_admin()  # raises 401/403/503 unless the admin asks
+        known, _ = await repo.deletion_key_hash(iid)
+    else:
+        known, stored = await repo.deletion_key_hash(iid)
+        if known:
+            given = hashlib.sha256(secret.strip().encode()).hexdigest()
+            # Constant time; an installation that never sent a hash cannot be deleted
+            # with a secret (only by the admin).
+            if stored is None or not hmac.compare_digest(given, stored):
+                raise ApiError(
+                    403,
+                    "deletion secret does not match this installation",
+                    reason="wrong_secret",
+                )
+    if not known:
+        raise ApiError(404, "no data stored for this installation", reason="unknown")
+    return await repo.delete_installation(iid)

@@ -13,8 +13,7 @@ from ..auth import require_admin
 from ..errors import ApiError
 from ..responses import json_response
 from ..stats import DaysError, export_csv_rows
-from ..storage.base import StorageError
-from .common import metrics, stats
+from .common import guard_storage, stats
 
 blueprint = Blueprint("stats", __name__, url_prefix="/stats")
 
@@ -42,16 +41,7 @@ async def _call(method: str, default_days: int) -> dict[str, Any]:
     except DaysError as err:
         raise ApiError(400, str(err), reason="bad_days") from None
     func: Callable[[int], Awaitable[dict[str, Any]]] = getattr(service, method)
-    try:
-        return await func(days)
-    except StorageError as err:
-        metrics().db_errors.labels("stats").inc()
-        raise ApiError(
-            503,
-            "storage is unavailable; retry later",
-            headers={"Retry-After": "30"},
-            reason="storage",
-        ) from err
+    return await guard_storage(func(days), "stats")
 
 
 def _view(method: str, default_days: int) -> Callable[[], Awaitable[Response]]:

@@ -12,9 +12,8 @@ from ..errors import ApiError
 from ..responses import json_response
 from ..rollups import seconds_to_next_hour, today
 from ..schemas import ErrorBody, SubmitResult
-from ..storage.base import StorageError
 from ..validation import decode_body, privacy_check, to_record, validate
-from .common import address_limiter, client_address, metrics, settings, writer
+from .common import address_limiter, client_address, guard_storage, metrics, settings, writer
 
 blueprint = Blueprint("submit", __name__)
 # Submissions queued for the writer beyond which new ones are refused with 503.
@@ -74,16 +73,7 @@ async def _submit() -> Response:
     privacy_check(data)
     stats = validate(data)
     record = to_record(stats, original_schema=original_schema[:8], received_day=today())
-    try:
-        result = await writer().submit(record)
-    except StorageError as err:
-        metrics().db_errors.labels("write").inc()
-        raise ApiError(
-            503,
-            "storage is unavailable; retry later",
-            headers={"Retry-After": "30"},
-            reason="storage",
-        ) from err
+    result = await guard_storage(writer().submit(record), "write")
     if result.outcome == "rate_limited":
         raise ApiError(
             429,

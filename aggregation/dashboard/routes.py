@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import zipfile
-from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,9 +21,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .. import reports
 from ..auth import is_admin_request, key_matches, require_admin
-from ..blueprints.common import repository, settings, stats
-from ..errors import ApiError
-from ..storage.base import StorageError
+from ..blueprints.common import guard_storage, repository, settings, stats
 from . import charts, session
 
 blueprint = Blueprint(
@@ -120,7 +117,9 @@ async def index() -> Any:
 @require_admin
 async def data() -> dict[str, Any]:
     """Every chart, KPI and anomaly of the page as one JSON document."""
-    return (await _storage_guard(charts.build_dashboard(stats(), repository()))).as_json()
+    return (
+        await guard_storage(charts.build_dashboard(stats(), repository()), "dashboard")
+    ).as_json()
 
 
 @blueprint.get("/dashboard/csv/<chart>")
@@ -130,7 +129,7 @@ async def csv(chart: str) -> Response:
     """One chart's numbers as CSV."""
     if chart not in charts.CHART_IDS:
         abort(404, description=f"unknown chart '{chart}'; known: {', '.join(charts.CHART_IDS)}")
-    dashboard = await _storage_guard(charts.build_dashboard(stats(), repository()))
+    dashboard = await guard_storage(charts.build_dashboard(stats(), repository()), "dashboard")
     return _download(dashboard.csv(chart), f"{chart}.csv", "text/csv; charset=utf-8")
 
 
@@ -138,7 +137,7 @@ async def csv(chart: str) -> Response:
 @require_admin
 async def export_all() -> Response:
     """Every chart's CSV in one zip file."""
-    dashboard = await _storage_guard(charts.build_dashboard(stats(), repository()))
+    dashboard = await guard_storage(charts.build_dashboard(stats(), repository()), "dashboard")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for chart_id in charts.CHART_IDS:
@@ -153,7 +152,7 @@ async def report(kind: str, fmt: str) -> Response:
     """A report on the last 7 (weekly) or 30 (monthly) days, as Markdown or JSON."""
     if kind not in reports.KINDS or fmt not in {"md", "json"}:
         abort(404, description="reports are weekly|monthly and .md|.json")
-    built = await _storage_guard(reports.build_report(stats(), kind, datetime.now(UTC)))
+    built = await guard_storage(reports.build_report(stats(), kind, datetime.now(UTC)), "dashboard")
     if fmt == "json":
         return Response(reports.to_json(built), content_type="application/json; charset=utf-8")
     return Response(reports.render_markdown(built), content_type="text/markdown; charset=utf-8")
@@ -165,21 +164,8 @@ async def community() -> Any:
     conf = settings()
     if not conf.public_page:
         abort(404)
-    page = await _storage_guard(charts.build_community(stats(), conf.k_anonymity))
+    page = await guard_storage(charts.build_community(stats(), conf.k_anonymity), "dashboard")
     return await render_template("community.html", k=conf.k_anonymity, **page)
-
-
-async def _storage_guard[T](work: Awaitable[T]) -> T:
-    """Await `work`; a database that does not answer becomes a 503 with Retry-After."""
-    try:
-        return await work
-    except StorageError as err:
-        raise ApiError(
-            503,
-            "storage is unavailable; retry later",
-            headers={"Retry-After": "30"},
-            reason="storage",
-        ) from err
 
 
 def _download(body: str | bytes, filename: str, content_type: str) -> Response:

@@ -12,7 +12,7 @@ import asyncpg
 from ..rollups import today
 from .base import StorageError
 from .migrations import POSTGRES_MIGRATIONS
-from .sql import Row, SqlRepository
+from .sql import Row, SqlRepository, apply_migrations
 
 # Arbitrary fixed keys for pg_advisory(_xact)_lock: one for writes, one for migrations.
 _WRITE_LOCK = 7_250_114_001
@@ -85,20 +85,7 @@ class PostgresRepository(SqlRepository):
         async with self._pool.acquire() as conn, conn.transaction():
             tx = _Tx(conn)
             await tx.execute("SELECT pg_advisory_xact_lock(?)", [_MIGRATE_LOCK])
-            await tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version INTEGER PRIMARY KEY, applied_day INTEGER NOT NULL)"
-            )
-            done = {int(r[0]) for r in await tx.fetch("SELECT version FROM schema_migrations")}
-            for version, statements in POSTGRES_MIGRATIONS:
-                if version in done:
-                    continue
-                for statement in statements:
-                    await tx.execute(statement)
-                await tx.execute(
-                    "INSERT INTO schema_migrations (version, applied_day) VALUES (?, ?)",
-                    [version, today()],
-                )
+            await apply_migrations(tx, POSTGRES_MIGRATIONS, today())
 
     @asynccontextmanager
     async def _write_tx(self) -> AsyncIterator[_Tx]:

@@ -41,6 +41,26 @@ class Tx(Protocol):
         """Run a statement once per row."""
 
 
+async def apply_migrations(
+    tx: Tx, migrations: Sequence[tuple[int, Sequence[str]]], applied_day: int
+) -> None:
+    """Run, inside `tx`, every migration the database has not recorded yet, in order."""
+    await tx.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, applied_day INTEGER NOT NULL)"
+    )
+    done = {int(r[0]) for r in await tx.fetch("SELECT version FROM schema_migrations")}
+    for version, statements in migrations:
+        if version in done:
+            continue
+        for statement in statements:
+            await tx.execute(statement)
+        await tx.execute(
+            "INSERT INTO schema_migrations (version, applied_day) VALUES (?, ?)",
+            [version, applied_day],
+        )
+
+
 def _add(delta: Delta, bucket: int, contrib: Sequence[Contribution], sign: int) -> None:
     for dim, key, installations, total in contrib:
         cell = delta[(bucket, dim, key)]

@@ -14,7 +14,7 @@ import aiosqlite
 from ..rollups import today
 from .base import StorageError
 from .migrations import SQLITE_MIGRATIONS
-from .sql import Row, SqlRepository
+from .sql import Row, SqlRepository, apply_migrations
 
 
 def sqlite_path(url: str) -> str:
@@ -97,20 +97,7 @@ class SqliteRepository(SqlRepository):
 
     async def _migrate(self) -> None:
         async with self._write_tx() as tx:
-            await tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version INTEGER PRIMARY KEY, applied_day INTEGER NOT NULL)"
-            )
-            done = {int(r[0]) for r in await tx.fetch("SELECT version FROM schema_migrations")}
-            for version, statements in SQLITE_MIGRATIONS:
-                if version in done:
-                    continue
-                for statement in statements:
-                    await tx.execute(statement)
-                await tx.execute(
-                    "INSERT INTO schema_migrations (version, applied_day) VALUES (?, ?)",
-                    [version, today()],
-                )
+            await apply_migrations(tx, SQLITE_MIGRATIONS, today())
 
     @asynccontextmanager
     async def _write_tx(self) -> AsyncIterator[_Tx]:

@@ -14,19 +14,10 @@ import pytest
 from conftest import ADMIN_KEY, free_port
 
 from aggregation.dashboard import charts
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"
 CHARTS = [c for c in charts.CHART_IDS if c not in {"anomalies", "kpis"}]

@@ -11,21 +11,12 @@ import pytest
 from printernizer_usage_core.models import AggregatedStats
 
 from printernizer_usage_service.demo_stack import DEMO_FLEET, seed_history
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 from .conftest import ServiceFactory
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
