@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling out, which this closed
 # network refuses; --no-sandbox because tests run as root in CI.
@@ -14,3 +17,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+def screenshot_dir(tmp_dir: Path) -> Path:
+    """docs/screenshots when UPDATE_SCREENSHOTS=1 (to refresh the docs), else a temporary folder.
+
+    Test runs then leave the committed pictures alone.
+    """
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        return Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+    return tmp_dir

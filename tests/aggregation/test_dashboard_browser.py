@@ -14,12 +14,11 @@ import pytest
 from conftest import ADMIN_KEY, free_port
 
 from aggregation.dashboard import charts
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
 CHARTS = [c for c in charts.CHART_IDS if c not in {"anomalies", "kpis"}]
 
 
@@ -89,6 +88,7 @@ DRAWN_PIXELS = """
 async def test_dashboard_in_chromium(server: str, tmp_path: Path) -> None:
     from playwright.async_api import async_playwright
 
+    SHOTS = screenshot_dir(tmp_path)
     SHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

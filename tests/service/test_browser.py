@@ -11,13 +11,12 @@ import pytest
 from printernizer_usage_core.models import AggregatedStats
 
 from printernizer_usage_service.demo_stack import DEMO_FLEET, seed_history
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir
 
 from .conftest import ServiceFactory
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
@@ -108,6 +107,7 @@ async def test_page_round_trip(
     await page.click("[data-days='30']")
     await page.wait_for_function("() => document.querySelectorAll('#chart g.bar').length === 30")
 
+    SCREENSHOTS = screenshot_dir(tmp_path / "shots")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     # A clean picture: no toast left over from opting in, scrolled to the top.
     await page.evaluate(
