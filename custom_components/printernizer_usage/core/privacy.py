@@ -153,8 +153,10 @@ def error_type_name(value: Any) -> str:
 
 def _enum(allowed: frozenset[str]) -> Callable[[Any], str]:
     def check(value: Any) -> str:
-        if isinstance(value, str) and value.strip().lower() in allowed:
-            return value.strip().lower()
+        if isinstance(value, str):
+            cleaned = value.strip().lower()
+            if cleaned in allowed:
+                return cleaned
         raise Rejected("not one of the allowed values")
 
     return check

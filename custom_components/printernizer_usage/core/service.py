@@ -77,7 +77,8 @@ class UsageStatsService:
             self.store,
             max_queue=max_queue,
             flush_interval=flush_interval,
-            clock=lambda: self._clock().timestamp(),
+            # The hot path stamps events with time.time() unless a test moves the clock.
+            clock=time.time if clock is _utcnow else lambda: self._clock().timestamp(),
         )
         self._maintenance_interval = maintenance_interval
         self._maintenance_task: asyncio.Task[None] | None = None
