@@ -20,6 +20,7 @@ COPY pyproject.toml README.md ./
 COPY custom_components/printernizer_usage/core custom_components/printernizer_usage/core
 COPY aggregation aggregation
 COPY printernizer_usage_service printernizer_usage_service
+COPY printernizer_usage_web printernizer_usage_web
 RUN pip install ".[server]" \
     && python -c "import printernizer_usage_service.app, printernizer_usage_core.service" \
     && useradd --system --uid 10001 --home-dir /data printernizer \

@@ -22,7 +22,7 @@ lint:
 
 typecheck:
 	$(VENV)/bin/mypy --strict custom_components/printernizer_usage
-	$(VENV)/bin/mypy aggregation printernizer_usage_service
+	$(VENV)/bin/mypy aggregation printernizer_usage_service printernizer_usage_web
 
 pytest:
 	scripts/run-tests

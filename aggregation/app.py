@@ -11,6 +11,8 @@ from quart import Quart, Response, g, request
 from quart_schema import QuartSchema
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from printernizer_usage_web.openapi_docs import docs_blueprint
+
 from .blueprints import health, installations, metrics, stats, submit
 from .errors import ApiError
 from .ingest import GroupCommitWriter
@@ -45,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     QuartSchema(
         app,
         openapi_path="/openapi.json",
-        swagger_ui_path="/docs",
+        swagger_ui_path=None,  # its viewer loads from a CDN; /docs is served offline instead
         redoc_ui_path=None,
         scalar_ui_path=None,
         info={"title": "Printernizer usage aggregation", "version": VERSION},
@@ -61,6 +63,14 @@ def create_app(settings: Settings | None = None) -> Quart:
     from .dashboard import blueprint as dashboard_blueprint
 
     app.register_blueprint(dashboard_blueprint)
+    app.register_blueprint(
+        docs_blueprint(
+            "Printernizer usage aggregation",
+            "Clients POST reports to /submit. /stats/*, the export and admin deletion need "
+            "Authorization: Bearer <API_KEY> (or X-API-Key). Errors are JSON with a 4xx status.",
+            back_link=("/dashboard", "Open the dashboard"),
+        )
+    )
     _install_shutdown(app)
     _install_request_hooks(app, settings)
     _install_error_handlers(app)

@@ -8,6 +8,8 @@ from printernizer_usage_core.service import UsageStatsService
 from quart import Quart, Response
 from quart_schema import QuartSchema
 
+from printernizer_usage_web.openapi_docs import docs_blueprint
+
 from . import __version__
 from .blueprints.api import api
 from .blueprints.health import health
@@ -72,6 +74,15 @@ def create_app(config: ServiceConfig | None = None) -> Quart:
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(page)
+    app.register_blueprint(
+        docs_blueprint(
+            "Printernizer usage statistics",
+            "Base path /api/v1/usage-stats/. Bodies are JSON. Errors answer with "
+            '{"error": "...", "details": [...]} and a 4xx status. When the service listens '
+            "beyond 127.0.0.1, write endpoints and the export need Authorization: Bearer <token>.",
+            back_link=("/", "Back to the statistics page"),
+        )
+    )
     register_error_handlers(app)
 
     @app.before_request

@@ -14,7 +14,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src/custom_components/printernizer_usage" "$out"
 cp "$root/pyproject.toml" "$work/src/"
-cp -R "$root/aggregation" "$root/printernizer_usage_service" "$work/src/"
+cp -R "$root/aggregation" "$root/printernizer_usage_service" "$root/printernizer_usage_web" "$work/src/"
 cp -R "$root/custom_components/printernizer_usage/core" "$work/src/custom_components/printernizer_usage/"
 if [ -f "$root/README.md" ]; then cp "$root/README.md" "$work/src/"; else echo "Printernizer usage" >"$work/src/README.md"; fi
 find "$work/src" -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,4 +1,4 @@
-"""The web page at / (privacy settings and the local viewer) and the offline API docs."""
+"""The web page at /: privacy settings and the local statistics viewer."""
 
 from __future__ import annotations
 
@@ -48,10 +48,3 @@ async def index() -> str:
         token_required=config.token_required,
         events=events,
     )
-
-
-@page.get("/docs")
-@hide
-async def docs() -> str:
-    """A small offline viewer for /openapi.json (the stock viewers need a CDN)."""
-    return await render_template("docs.html", version=__version__)

@@ -78,7 +78,13 @@ async def test_index_metrics_openapi_docs(app: Quart) -> None:
     spec = await (await client.get("/openapi.json")).get_json()
     assert "/submit" in spec["paths"]
     assert "/stats/overview" in spec["paths"]
-    assert (await client.get("/docs")).status_code == 200
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    page = await docs.get_data(as_text=True)
+    # The docs page must work offline: the viewer is served by the app, nothing from a CDN.
+    assert "openapi-docs.js" in page
+    assert "https://" not in page and "http://" not in page
+    assert (await client.get("/docs/static/openapi-docs.js")).status_code == 200
 
 
 async def test_cors_for_allowed_origins_only(make_settings) -> None:  # type: ignore[no-untyped-def]

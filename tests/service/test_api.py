@@ -308,8 +308,14 @@ async def test_page_is_offline(svc: RunningService, http: aiohttp.ClientSession)
         html = await response.text()
         assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert "http://" not in html and "https://" not in html
-    for asset in ("app.css", "app.js", "icon.svg", "docs.js", "docs.css"):
-        async with http.get(f"{svc.url}/static/{asset}") as response:
+    for asset in (
+        "/static/app.css",
+        "/static/app.js",
+        "/static/icon.svg",
+        "/docs/static/openapi-docs.js",
+        "/docs/static/openapi-docs.css",
+    ):
+        async with http.get(f"{svc.url}{asset}") as response:
             assert response.status == 200, asset
             text = await response.text()
             assert "https://" not in text and "//cdn" not in text, asset

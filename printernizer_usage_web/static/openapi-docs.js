@@ -47,7 +47,7 @@ async function main() {
         const card = node("section", "card endpoint");
         const h = node("h2");
         h.append(node("span", `method ${method}`, method.toUpperCase()), path);
-        if (op.security) h.append(node("span", "lock", "token when not on loopback"));
+        if (op.security) h.append(node("span", "lock", "needs credentials"));
         card.append(h, node("p", "", op.description || op.summary || ""));
         const body = op.requestBody && op.requestBody.content && op.requestBody.content["application/json"];
         if (body) {
