@@ -123,6 +123,17 @@ async def test_first_submission_right_after_opt_in(rig: Rig, sim: SimServer) -> 
     assert await rig.service.store.get_events(submitted=False) != []
 
 
+async def test_a_delivery_tells_the_fronts(rig: Rig, sim: SimServer) -> None:
+    """Sensors showing the last submission refresh when a report goes out, not on a timer."""
+    installation_id = await rig.opt_in()
+    heard: list[int] = []
+    rig.service.add_listener(lambda: heard.append(1))
+    status = await rig.submitter.run_pending()
+    assert len(sim.rows_for(installation_id)) == 1
+    assert status.last_success is not None
+    assert heard
+
+
 async def test_events_marked_submitted_after_success(
     rig: Rig, sim: SimServer, clock: Clock
 ) -> None:

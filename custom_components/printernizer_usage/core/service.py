@@ -87,7 +87,7 @@ class UsageStatsService:
         self._features_dirty = False
         self._uptime_mark = time.monotonic()
         self._listeners: list[Listener] = []
-        self.recorder.add_listener(lambda _count: self._notify())
+        self.recorder.add_listener(lambda _count: self.notify_listeners())
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -137,7 +137,8 @@ class UsageStatsService:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    def _notify(self) -> None:
+    def notify_listeners(self) -> None:
+        """Tell the fronts that statistics, settings or delivery state changed."""
         for listener in list(self._listeners):
             try:
                 listener()
@@ -207,7 +208,7 @@ class UsageStatsService:
         """Replace the printer-fleet snapshot (counts per family only)."""
         fleet = sanitize_fleet(counts)
         await self.store.set_setting("fleet", {str(k): v for k, v in fleet.items()})
-        self._notify()
+        self.notify_listeners()
         return fleet
 
     async def get_printer_fleet(self) -> dict[PrinterType, int]:
@@ -220,7 +221,7 @@ class UsageStatsService:
         self._features.update(sanitize_feature_flags(flags))
         self._features_dirty = True
         await self._save_features()
-        self._notify()
+        self.notify_listeners()
         return dict(self._features)
 
     # --- settings and consent ---------------------------------------------------------------
@@ -264,14 +265,14 @@ class UsageStatsService:
         if endpoint is not None:
             values["endpoint"] = endpoint
         await self.store.set_settings(values)
-        self._notify()
+        self.notify_listeners()
         return await self.get_settings()
 
     async def opt_out(self) -> UsageSettings:
         """Stop sharing at once: nothing queued for sending is kept."""
         await self.store.set_settings({"opted_in": False, "period_anchor": None})
         await self.store.outbox_clear()
-        self._notify()
+        self.notify_listeners()
         return await self.get_settings()
 
     async def forget_identity(self) -> None:
@@ -279,7 +280,7 @@ class UsageStatsService:
         await self.store.set_settings(
             {"installation_id": None, "deletion_secret": None, "first_seen": None}
         )
-        self._notify()
+        self.notify_listeners()
 
     async def set_endpoint(self, endpoint: str | None) -> None:
         """Where reports go (validated by the submitter before use)."""
@@ -416,4 +417,4 @@ class UsageStatsService:
         await self.store.delete_all()
         self._features = {}
         self._features_dirty = False
-        self._notify()
+        self.notify_listeners()

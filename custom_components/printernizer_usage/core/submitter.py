@@ -656,6 +656,8 @@ class Submitter:
             else:
                 state[key] = value
         await self._service.store.set_setting(STATE_KEY, state)
+        # Sensors and pages showing "last submission" follow a send at once.
+        self._service.notify_listeners()
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is not None:
