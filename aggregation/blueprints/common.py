@@ -61,6 +61,18 @@ def client_address() -> str | None:
     return request.remote_addr
 
 
+def check_address_limit() -> None:
+    """Refuse (429 with Retry-After) a client address that sends too often (kept in memory)."""
+    wait = address_limiter().check(client_address())
+    if wait:
+        raise ApiError(
+            429,
+            "too many requests from this address; retry later",
+            headers={"Retry-After": str(wait)},
+            reason="address_rate_limit",
+        )
+
+
 async def guard_storage[T](work: Awaitable[T], operation: str) -> T:
     """Await `work`; a database that does not answer becomes a 503 with Retry-After."""
     try:

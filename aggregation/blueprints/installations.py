@@ -13,7 +13,7 @@ from ..auth import check_admin, presented_key
 from ..errors import ApiError
 from ..responses import json_response
 from ..schemas import DeleteResult, ErrorBody
-from .common import address_limiter, client_address, guard_storage, metrics, repository
+from .common import check_address_limit, guard_storage, metrics, repository
 
 blueprint = Blueprint("installations", __name__)
 
@@ -35,14 +35,7 @@ async def delete_installation(installation_id: str) -> Response:
     Authorised by the admin key (Bearer / X-API-Key / dashboard session) or by the header
     `X-Deletion-Secret` whose sha256 matches the hash the installation sent on submission.
     """
-    wait = address_limiter().check(client_address())
-    if wait:
-        raise ApiError(
-            429,
-            "too many requests from this address; retry later",
-            headers={"Retry-After": str(wait)},
-            reason="address_rate_limit",
-        )
+    check_address_limit()
     iid = _parse_id(installation_id)
     secret = request.headers.get("X-Deletion-Secret")
     deleted = await guard_storage(_authorised_delete(iid, secret), "delete")

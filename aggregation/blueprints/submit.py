@@ -13,7 +13,7 @@ from ..responses import json_response
 from ..rollups import seconds_to_next_hour, today
 from ..schemas import ErrorBody, SubmitResult
 from ..validation import decode_body, privacy_check, to_record, validate
-from .common import address_limiter, client_address, guard_storage, metrics, settings, writer
+from .common import check_address_limit, guard_storage, metrics, settings, writer
 
 blueprint = Blueprint("submit", __name__)
 # Submissions queued for the writer beyond which new ones are refused with 503.
@@ -50,14 +50,7 @@ async def submit() -> Response:
 
 async def _submit() -> Response:
     _check_submit_key()
-    wait = address_limiter().check(client_address())
-    if wait:
-        raise ApiError(
-            429,
-            "too many requests from this address; retry later",
-            headers={"Retry-After": str(wait)},
-            reason="address_rate_limit",
-        )
+    check_address_limit()
     limit = settings().max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"body too large: at most {limit} bytes", reason="too_large")
