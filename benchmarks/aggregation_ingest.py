@@ -20,9 +20,37 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aggregation_common import Postgres, Server, payload, percentile
+from aggregation_common import Postgres, Server, payload
+
+from benchmarks.quantiles import percentile
 
 _COUNTER = itertools.count()
+
+
+async def timed_post(
+    session: aiohttp.ClientSession, url: str, body: dict[str, object], latencies: list[float]
+) -> bool:
+    """POST one report, append its latency; True when the server stored it (201)."""
+    started = time.perf_counter()
+    try:
+        async with session.post(f"{url}/submit", json=body) as response:
+            await response.read()
+            stored = response.status == 201
+    except aiohttp.ClientError:
+        stored = False
+    latencies.append(time.perf_counter() - started)
+    return stored
+
+
+def summary(latencies: list[float], rate: float, errors: int) -> dict[str, float]:
+    """Rate, latency quantiles in ms and the error count of one run."""
+    return {
+        "rate": rate,
+        "p50": percentile(latencies, 0.5) * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
+        "max": max(latencies) * 1000,
+        "errors": errors,
+    }
 
 
 async def closed_loop(url: str, concurrency: int, total: int) -> dict[str, float]:
@@ -36,26 +64,13 @@ async def closed_loop(url: str, concurrency: int, total: int) -> dict[str, float
         async def client() -> None:
             nonlocal errors
             for body in queue:
-                started = time.perf_counter()
-                try:
-                    async with session.post(f"{url}/submit", json=body) as response:
-                        await response.read()
-                        if response.status != 201:
-                            errors += 1
-                except aiohttp.ClientError:
+                if not await timed_post(session, url, body, latencies):
                     errors += 1
-                latencies.append(time.perf_counter() - started)
 
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return {
-        "rate": total / elapsed,
-        "p50": percentile(latencies, 0.5) * 1000,
-        "p99": percentile(latencies, 0.99) * 1000,
-        "max": max(latencies) * 1000,
-        "errors": errors,
-    }
+    return summary(latencies, total / elapsed, errors)
 
 
 async def open_loop(url: str, rate: int, seconds: float) -> dict[str, float]:
@@ -68,15 +83,8 @@ async def open_loop(url: str, rate: int, seconds: float) -> dict[str, float]:
 
         async def one(body: dict[str, object]) -> None:
             nonlocal errors
-            started = time.perf_counter()
-            try:
-                async with session.post(f"{url}/submit", json=body) as response:
-                    await response.read()
-                    if response.status != 201:
-                        errors += 1
-            except aiohttp.ClientError:
+            if not await timed_post(session, url, body, latencies):
                 errors += 1
-            latencies.append(time.perf_counter() - started)
 
         tasks = []
         start = time.perf_counter()
@@ -86,13 +94,7 @@ async def open_loop(url: str, rate: int, seconds: float) -> dict[str, float]:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(body)))
         await asyncio.gather(*tasks)
-    return {
-        "rate": total / (time.perf_counter() - start),
-        "p50": percentile(latencies, 0.5) * 1000,
-        "p99": percentile(latencies, 0.99) * 1000,
-        "max": max(latencies) * 1000,
-        "errors": errors,
-    }
+    return summary(latencies, total / (time.perf_counter() - start), errors)
 
 
 async def run_backend(name: str, url: str, args: argparse.Namespace) -> list[str]:

@@ -19,11 +19,12 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aggregation_common import ADMIN_KEY, Postgres, Server, make_stats, percentile
+from aggregation_common import ADMIN_KEY, Postgres, Server, make_stats
 
 from aggregation.rollups import hour_number, today
 from aggregation.storage import open_repository
 from aggregation.validation import to_record
+from benchmarks.quantiles import percentile
 
 
 async def seed(url: str, installations: int, weeks: int, batch: int = 1000) -> float:

@@ -17,6 +17,8 @@ from printernizer_usage_core.privacy import EVENT_TYPES, sanitize_event
 from printernizer_usage_core.service import UsageStatsService
 from printernizer_usage_core.store import EventRow, UsageStore
 
+from benchmarks.quantiles import percentile
+
 EVENTS: list[tuple[str, dict[str, object]]] = [
     ("job_created", {"printer_type": "bambu_lab"}),
     ("job_completed", {"printer_type": "bambu_lab", "duration_seconds": 5400}),
@@ -27,11 +29,6 @@ EVENTS: list[tuple[str, dict[str, object]]] = [
     ("error_occurred", {"error": "ConnectionResetError", "component": "printer"}),
     ("error_occurred", {"error": "KeyError", "component": "api"}),
 ]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _files_size(path: Path) -> int:
@@ -59,9 +56,9 @@ async def bench_record_cost(tmp: Path, calls: int) -> dict[str, float]:
     await service.stop()
     return {
         "calls": len(samples),
-        "p50_us": _percentile(samples, 0.50),
-        "p99_us": _percentile(samples, 0.99),
-        "p999_us": _percentile(samples, 0.999),
+        "p50_us": percentile(samples, 0.50),
+        "p99_us": percentile(samples, 0.99),
+        "p999_us": percentile(samples, 0.999),
         "mean_us": statistics.fmean(samples),
     }
 

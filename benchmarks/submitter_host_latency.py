@@ -7,7 +7,6 @@ Prints a Markdown table (record_event latency percentiles, event-loop lag) for d
 from __future__ import annotations
 
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
@@ -19,15 +18,19 @@ from printernizer_usage_core.submitter import Submitter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.quantiles import percentile  # noqa: E402
 from tests.core.submitter_helpers import Scripted, SimServer  # noqa: E402
 
 EVENTS = 20_000
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float, float, float]:
-    ordered = sorted(samples)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return statistics.median(ordered), pick(0.99), pick(0.999), ordered[-1]
+    return (
+        percentile(samples, 0.5),
+        percentile(samples, 0.99),
+        percentile(samples, 0.999),
+        max(samples),
+    )
 
 
 async def _measure(service: UsageStatsService) -> tuple[list[float], float]:

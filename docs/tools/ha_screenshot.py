@@ -51,15 +51,10 @@ import yaml
 from playwright.async_api import Page, async_playwright
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(REPO))
+
+from tests.browser import CHROMIUM_ARGS  # noqa: E402 - the browser tests' launch flags
+
 SENSOR = "sensor.printernizer_usage_statistics_"
 DASHBOARD_PATH = "printernizer-stats"
 
