@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -40,19 +41,23 @@ class GroupCommitWriter:
         self._max_batch = max_batch
         self._clock = clock or (lambda: datetime.now(UTC))
         self._on_batch = on_batch
-        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._queue: deque[_Item] = deque()
+        self._wakeup = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start the writer task on the running loop."""
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="aggregation-group-commit")
 
     async def stop(self) -> None:
         """Write what is queued, then stop."""
         if self._task is None:
             return
-        await self._queue.put(None)
+        self._stopping = True
+        self._wakeup.set()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
@@ -60,30 +65,31 @@ class GroupCommitWriter:
     @property
     def pending(self) -> int:
         """Submissions waiting for their transaction."""
-        return self._queue.qsize()
+        return len(self._queue)
 
     async def submit(self, record: SubmissionRecord) -> WriteResult:
-        """Queue one submission and wait until its transaction committed."""
-        if self._task is None or self._task.done():
+        """Queue one submission and wait until its transaction committed.
+
+        A client that hangs up cancels only its wait: the record is already queued and is
+        written with its batch.
+        """
+        if self._task is None or self._task.done() or self._stopping:
             raise WriterStopped("the writer is not running")
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put((record, future))
-        # shield: a client hanging up must not cancel the write it already handed over.
-        return await asyncio.shield(future)
+        self._queue.append((record, future))
+        self._wakeup.set()
+        return await future
 
     async def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
+        while True:
+            if not self._queue:
+                if self._stopping:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            count = min(len(self._queue), self._max_batch)
+            batch = [self._queue.popleft() for _ in range(count)]
             await self._write(batch)
 
     async def _write(self, batch: list[_Item]) -> None:

@@ -42,6 +42,8 @@ def configure_logging(level: str) -> None:
 
 def log_request(method: str, route: str, status: int, duration_ms: float, **extra: Any) -> None:
     """The one line per request: route template (not the path), status and duration."""
+    if not ACCESS_LOGGER.isEnabledFor(logging.INFO):
+        return
     ACCESS_LOGGER.info(
         "%s %s %d",
         method,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+import orjson
 from printernizer_usage_core.models import AggregatedStats, parse_submission
 from printernizer_usage_core.privacy import find_pii
 from pydantic import ValidationError
@@ -38,8 +38,8 @@ _STRUCTURED: dict[tuple[str, ...], re.Pattern[str]] = {
 def decode_body(raw: bytes) -> dict[str, Any]:
     """The JSON object in `raw`; 400 when it is not JSON, 422 when it is not an object."""
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:  # also invalid UTF-8, NaN, lone surrogates, too deep
         raise ApiError(
             400, "malformed JSON: the body must be a UTF-8 JSON object", reason="malformed_json"
         ) from None
@@ -50,69 +50,69 @@ def decode_body(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def _without_structured(data: dict[str, Any]) -> dict[str, Any]:
-    scrubbed = dict(data)
+def _structured_values(data: dict[str, Any]) -> set[str]:
+    """The values at the fixed-format paths that have exactly their format."""
+    found: set[str] = set()
     for path, pattern in _STRUCTURED.items():
-        parent: Any = scrubbed
-        for part in path[:-1]:
-            child = parent.get(part) if isinstance(parent, dict) else None
-            if not isinstance(child, dict):
-                parent = None
-                break
-            child = dict(child)
-            parent[part] = child
-            parent = child
-        if isinstance(parent, dict):
-            value = parent.get(path[-1])
-            if isinstance(value, str) and pattern.match(value):
-                parent[path[-1]] = None
-    return scrubbed
+        value: Any = data
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str) and pattern.match(value):
+            found.add(value)
+    return found
 
 
-# Strings the guard already passed (bounded). Reports repeat the same keys and values
-# ("job_count", "2.1.0", "docker", ...), and running every detector on each of them for every
+# Every JSON string token (keys and values) of a body that is already known to be valid JSON:
+# in valid JSON each unescaped quote opens or closes a string, so the tokens pair up.
+_JSON_STRING = re.compile(rb'"([^"\\]*(?:\\.[^"\\]*)*)"')
+# String tokens the guard already passed (bounded). Reports repeat the same keys and values
+# ("job_count", "2.1.0", "docker", ...); running every detector on each of them for every
 # request was the largest cost of /submit. Only harmless strings are ever remembered.
-_HARMLESS: set[str] = set()
+_HARMLESS: set[bytes] = set()
 _HARMLESS_MAX = 20_000
-_MAX_DEPTH = 8
 
 
-def _scan(value: Any, depth: int = 0) -> str | None:
-    """find_pii over every string, key and value (the same depth limit), with the cache."""
-    if depth > _MAX_DEPTH:
-        return "too_deep"
-    if isinstance(value, str):
-        if value in _HARMLESS:
-            return None
-        kind: str | None = find_pii(value)
-        if kind is None and len(value) <= 80:
+def string_tokens(raw: bytes) -> list[bytes]:
+    """Every string of a valid JSON text, keys included, still escaped, in order."""
+    if b"\\" not in raw:
+        # Without a backslash no string holds an escaped quote: splitting is 4x faster.
+        return raw.split(b'"')[1::2]
+    return _JSON_STRING.findall(raw)
+
+
+def unescape(token: bytes) -> str:
+    """The text of one string token."""
+    return orjson.loads(b'"' + token + b'"') if b"\\" in token else token.decode()
+
+
+def privacy_check(raw: bytes, data: dict[str, Any]) -> None:
+    """Defence in depth: refuse anything that looks personal, anywhere in the body.
+
+    Scans every string of the raw body, keys included, at any depth. `data` is the decoded
+    body; it names the fixed-format values (ids, times) that the detectors would mistake for
+    serials or IPv6 addresses, which are exempt when (and only when) they have that format.
+    """
+    exempt: set[str] | None = None
+    for token in string_tokens(raw):
+        if token in _HARMLESS:
+            continue
+        text = unescape(token)
+        if exempt is None:
+            exempt = _structured_values(data)
+        if text in exempt:
+            continue
+        kind = find_pii(text)
+        if kind is not None:
+            raise ApiError(
+                422,
+                f"rejected: looks like personal data ({kind})",
+                reason="privacy",
+                extra={"kind": kind},
+            )
+        if len(token) <= 80:
             if len(_HARMLESS) >= _HARMLESS_MAX:
                 _HARMLESS.clear()
-            _HARMLESS.add(value)
-        return kind
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = _scan(key, depth + 1) or _scan(item, depth + 1)
-            if found:
-                return found
-    elif isinstance(value, list):
-        for item in value:
-            found = _scan(item, depth + 1)
-            if found:
-                return found
-    return None
-
-
-def privacy_check(data: dict[str, Any]) -> None:
-    """Defence in depth: refuse anything that looks personal, anywhere in the body."""
-    kind = _scan(_without_structured(data))
-    if kind is not None:
-        raise ApiError(
-            422,
-            f"rejected: looks like personal data ({kind})",
-            reason="privacy",
-            extra={"kind": kind},
-        )
+            _HARMLESS.add(token)
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:

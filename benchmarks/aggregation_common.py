@@ -88,6 +88,7 @@ class Postgres:
         self.bindir = Path(found[-1]).parent
         self.root = Path(tempfile.mkdtemp(prefix="aggregation-bench-pg-"))
         self.port = free_port()
+        self._databases = 0
 
     def _run(self, *cmd: str) -> None:
         args = list(cmd)
@@ -121,6 +122,12 @@ class Postgres:
             "-w",
             "start",
         )
+        return self.fresh_database()
+
+    def fresh_database(self) -> str:
+        """Create a new empty database; its URL."""
+        self._databases += 1
+        name = f"bench{self._databases}"
         self._run(
             str(self.bindir / "createdb"),
             "-h",
@@ -129,9 +136,9 @@ class Postgres:
             str(self.port),
             "-U",
             "postgres",
-            "bench",
+            name,
         )
-        return f"postgresql://postgres@127.0.0.1:{self.port}/bench"
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
         try:

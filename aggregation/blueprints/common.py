@@ -6,7 +6,7 @@ from collections.abc import Awaitable
 
 from quart import current_app, request
 
-from ..errors import ApiError
+from .. import intake
 from ..ingest import GroupCommitWriter
 from ..metrics import Metrics
 from ..ratelimit import AddressLimiter
@@ -53,24 +53,14 @@ def address_limiter() -> AddressLimiter:
 
 def client_address() -> str | None:
     """The peer address, used only as an in-memory rate-limit key (never stored or logged)."""
-    if settings().trust_proxy:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first
-    return request.remote_addr
+    return intake.client_address(
+        settings(), request.headers.get("X-Forwarded-For"), request.remote_addr
+    )
 
 
 def check_address_limit() -> None:
     """Refuse (429 with Retry-After) a client address that sends too often (kept in memory)."""
-    wait = address_limiter().check(client_address())
-    if wait:
-        raise ApiError(
-            429,
-            "too many requests from this address; retry later",
-            headers={"Retry-After": str(wait)},
-            reason="address_rate_limit",
-        )
+    intake.check_address(address_limiter(), client_address())
 
 
 async def guard_storage[T](work: Awaitable[T], operation: str) -> T:
@@ -79,9 +69,4 @@ async def guard_storage[T](work: Awaitable[T], operation: str) -> T:
         return await work
     except StorageError as err:
         metrics().db_errors.labels(operation).inc()
-        raise ApiError(
-            503,
-            "storage is unavailable; retry later",
-            headers={"Retry-After": "30"},
-            reason="storage",
-        ) from err
+        raise intake.storage_unavailable() from err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -12,7 +14,7 @@ import asyncpg
 from ..rollups import today
 from .base import StorageError
 from .migrations import POSTGRES_MIGRATIONS
-from .sql import Row, SqlRepository, apply_migrations
+from .sql import Fetch, Many, Row, SqlRepository, Work, apply_migrations
 
 # Arbitrary fixed keys for pg_advisory(_xact)_lock: one for writes, one for migrations.
 _WRITE_LOCK = 7_250_114_001
@@ -47,6 +49,13 @@ class _Tx:
         match = _ROWCOUNT.search(status or "")
         return int(match.group(1)) if match else 0
 
+    async def execute_native(self, sql: str, args: Sequence[Any]) -> None:
+        """A statement already in PostgreSQL's $n form."""
+        try:
+            await self._conn.execute(sql, *args)
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as err:
+            raise StorageError(f"postgresql: {err}") from err
+
     async def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
@@ -56,13 +65,92 @@ class _Tx:
             raise StorageError(f"postgresql: {err}") from err
 
 
+_INSERT = re.compile(r"^INSERT INTO (\w+) \(([^)]*)\) VALUES \([?, ]+\)([^?]*)$", re.DOTALL)
+
+
+def _array_type(values: Sequence[Any]) -> str:
+    """The PostgreSQL array type for one column of rows (ints or text; NULLs allowed)."""
+    kinds = {type(v) for v in values if v is not None}
+    return "bigint[]" if kinds == {int} else "text[]"
+
+
+def combine_inserts(statements: Sequence[Many]) -> tuple[str, list[Any]] | None:
+    """Several multi-row INSERTs as one statement (one round trip), or None if one isn't.
+
+    Each becomes a data-modifying WITH clause over unnest()ed column arrays. They run on one
+    snapshot, so this is only valid for writes that do not read each other's rows, which is
+    what the shared write logic guarantees between two reads.
+    """
+    clauses: list[str] = []
+    args: list[Any] = []
+    for number, statement in enumerate(statements):
+        match = _INSERT.match(statement.sql)
+        if match is None:
+            return None
+        table, columns, tail = match.groups()
+        arrays = []
+        for column in zip(*statement.rows, strict=True):
+            args.append(list(column))
+            arrays.append(f"${len(args)}::{_array_type(column)}")
+        clauses.append(
+            f"w{number} AS (INSERT INTO {table} ({columns}) "
+            f"SELECT * FROM unnest({', '.join(arrays)}){tail})"
+        )
+    return "WITH " + ", ".join(clauses) + " SELECT 1", args
+
+
+async def _run[T](conn: asyncpg.Connection, work: Work[T]) -> T:
+    """Drive `work` on `conn`; consecutive writes go out together as one statement."""
+    tx = _Tx(conn)
+    pending: list[Many] = []
+
+    async def flush() -> None:
+        combined = combine_inserts(pending) if len(pending) > 1 else None
+        if combined is not None:
+            await tx.execute_native(*combined)
+        else:
+            for statement in pending:
+                await tx.many(statement.sql, statement.rows)
+        pending.clear()
+
+    try:
+        statement = next(work)
+        while True:
+            result: Any = None
+            if isinstance(statement, Many):
+                if statement.rows:
+                    pending.append(statement)  # no result to wait for: sent with the next
+            else:
+                await flush()
+                if isinstance(statement, Fetch):
+                    result = await tx.fetch(statement.sql, statement.args)
+                else:
+                    result = await tx.execute(statement.sql, statement.args)
+            statement = work.send(result)
+    except StopIteration as done:
+        await flush()
+        value: T = done.value
+        return value
+    finally:
+        work.close()
+
+
 class PostgresRepository(SqlRepository):
-    """asyncpg connection pool; every write transaction holds one advisory lock."""
+    """asyncpg: a pool for reads, one connection for writes, which hold an advisory lock.
+
+    A group commit is four round trips whatever its size: BEGIN with the lock, one read of
+    everything the batch depends on, one statement with every write, COMMIT. Under load each
+    round trip waits for a turn of the busy event loop, so their number sets the latency.
+    """
 
     backend = "postgresql"
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
+        self._url = url
+        self._write_conn: asyncpg.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._closed = False
 
     @classmethod
     async def open(cls, url: str, *, max_size: int = 10) -> PostgresRepository:
@@ -73,7 +161,7 @@ class PostgresRepository(SqlRepository):
             )
         except (asyncpg.PostgresError, OSError, TimeoutError) as err:
             raise StorageError(f"cannot connect to PostgreSQL: {err}") from err
-        repo = cls(pool)
+        repo = cls(pool, url)
         try:
             await repo._migrate()
         except BaseException:
@@ -83,21 +171,35 @@ class PostgresRepository(SqlRepository):
 
     async def _migrate(self) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            tx = _Tx(conn)
-            await tx.execute("SELECT pg_advisory_xact_lock(?)", [_MIGRATE_LOCK])
-            await apply_migrations(tx, POSTGRES_MIGRATIONS, today())
+            await _Tx(conn).execute("SELECT pg_advisory_xact_lock(?)", [_MIGRATE_LOCK])
+            await _run(conn, apply_migrations(POSTGRES_MIGRATIONS, today()))
 
-    @asynccontextmanager
-    async def _write_tx(self) -> AsyncIterator[_Tx]:
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                tx = _Tx(conn)
-                # One writer at a time across every server process: keeps the
-                # read-modify-write of rate windows and rollups exact.
-                await tx.execute("SELECT pg_advisory_xact_lock(?)", [_WRITE_LOCK])
-                yield tx
-        except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as err:
-            raise StorageError(f"postgresql: {err}") from err
+    async def _writer(self) -> asyncpg.Connection:
+        if self._closed:
+            raise StorageError("the PostgreSQL repository is closed")
+        if self._write_conn is None or self._write_conn.is_closed():
+            # Outside the pool: releasing a pooled connection costs a reset round trip.
+            self._write_conn = await asyncpg.connect(self._url, timeout=10, command_timeout=30)
+        return self._write_conn
+
+    async def _run_write[T](self, work: Work[T]) -> T:
+        async with self._write_lock:
+            try:
+                conn = await self._writer()
+                # One round trip: the transaction and the lock that keeps the read-modify-write
+                # of rate windows and rollups exact across every server process.
+                await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+                try:
+                    result = await _run(conn, work)
+                except BaseException:
+                    if not conn.is_closed():
+                        with contextlib.suppress(Exception):
+                            await conn.execute("ROLLBACK")
+                    raise
+                await conn.execute("COMMIT")
+                return result
+            except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as err:
+                raise StorageError(f"postgresql: {err}") from err
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[_Tx]:
@@ -111,5 +213,9 @@ class PostgresRepository(SqlRepository):
         return "= ANY(?)", [list(values)]
 
     async def close(self) -> None:
-        """Close the pool."""
+        """Close the write connection and the pool."""
+        self._closed = True
+        async with self._write_lock:
+            if self._write_conn is not None and not self._write_conn.is_closed():
+                await self._write_conn.close()
         await self._pool.close()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
 from printernizer_usage_core.models import AggregatedStats
 from pydantic import ValidationError
 
@@ -28,8 +29,39 @@ Row = Sequence[Any]
 Delta = dict[tuple[int, str, str], list[int]]
 
 
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """A query; the work receives its rows."""
+
+    sql: str
+    args: Sequence[Any] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Execute:
+    """A statement; the work receives the rows affected."""
+
+    sql: str
+    args: Sequence[Any] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Many:
+    """A statement run once per row; the work receives None."""
+
+    sql: str
+    rows: Sequence[Sequence[Any]]
+
+
+# Write logic is written once, as a generator of statements (SQL with `?` placeholders) that
+# is sent each statement's result. A driver decides how to run it: SQLite runs a whole
+# transaction in one hop to its writer thread, PostgreSQL awaits each statement.
+type Statement = Fetch | Execute | Many
+type Work[T] = Generator[Statement, Any, T]
+
+
 class Tx(Protocol):
-    """The few statements the shared logic needs from a driver (SQL uses `?` placeholders)."""
+    """The few statements a driver offers for reads (SQL uses `?` placeholders)."""
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         """Rows of a query."""
@@ -41,21 +73,22 @@ class Tx(Protocol):
         """Run a statement once per row."""
 
 
-async def apply_migrations(
-    tx: Tx, migrations: Sequence[tuple[int, Sequence[str]]], applied_day: int
-) -> None:
-    """Run, inside `tx`, every migration the database has not recorded yet, in order."""
-    await tx.execute(
+def apply_migrations(
+    migrations: Sequence[tuple[int, Sequence[str]]], applied_day: int
+) -> Work[None]:
+    """Every migration the database has not recorded yet, in order (one transaction)."""
+    yield Execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, applied_day INTEGER NOT NULL)"
     )
-    done = {int(r[0]) for r in await tx.fetch("SELECT version FROM schema_migrations")}
+    recorded = yield Fetch("SELECT version FROM schema_migrations")
+    done = {int(r[0]) for r in recorded}
     for version, statements in migrations:
         if version in done:
             continue
         for statement in statements:
-            await tx.execute(statement)
-        await tx.execute(
+            yield Execute(statement)
+        yield Execute(
             "INSERT INTO schema_migrations (version, applied_day) VALUES (?, ?)",
             [version, applied_day],
         )
@@ -76,6 +109,20 @@ def _new_delta() -> Delta:
     return defaultdict(lambda: [0, 0])
 
 
+# (period_start_day, period_end_day, contributions) of an installation's latest report.
+type _Latest = tuple[int, int, list[Contribution]]
+
+
+@dataclass(slots=True)
+class _BatchState:
+    """What the database holds about a batch's installations before it is written."""
+
+    attempts: dict[str, int] = field(default_factory=dict)
+    seen: dict[tuple[str, int], str] = field(default_factory=dict)
+    known: set[str] = field(default_factory=set)
+    latest: dict[str, _Latest] = field(default_factory=dict)
+
+
 class SqlRepository:
     """Repository logic shared by SQLite and PostgreSQL; drivers supply transactions."""
 
@@ -83,8 +130,8 @@ class SqlRepository:
 
     # --- driver hooks ------------------------------------------------------------------------
 
-    def _write_tx(self) -> AbstractAsyncContextManager[Tx]:
-        """A serialised write transaction (one writer at a time, across processes)."""
+    async def _run_write[T](self, work: Work[T]) -> T:
+        """Run `work` as one serialised write transaction (one writer across processes)."""
         raise NotImplementedError
 
     def _read(self) -> AbstractAsyncContextManager[Tx]:
@@ -103,32 +150,17 @@ class SqlRepository:
         """Store many submissions in one transaction (see Repository.write_batch)."""
         if not records:
             return []
-        async with self._write_tx() as tx:
-            return await self._write(tx, records, rate_limit_per_hour, now_hour)
+        return await self._run_write(self._write(records, rate_limit_per_hour, now_hour))
 
-    async def _write(
-        self, tx: Tx, records: list[SubmissionRecord], limit: int, now_hour: int
-    ) -> list[WriteResult]:
+    def _write(
+        self, records: list[SubmissionRecord], limit: int, now_hour: int
+    ) -> Work[list[WriteResult]]:
         ids = sorted({r.installation_id for r in records})
-        frag, args = self._in(ids)
-        attempts: dict[str, int] = {
-            row[0]: int(row[1])
-            for row in await tx.fetch(
-                f"SELECT installation_id, attempts FROM rate_limits "
-                f"WHERE hour = ? AND installation_id {frag}",
-                [now_hour, *args],
-            )
-        }
-        starts = sorted({r.period_start_day for r in records})
-        sfrag, sargs = self._in(starts)
-        seen: dict[tuple[str, int], str] = {
-            (row[0], int(row[1])): row[2]
-            for row in await tx.fetch(
-                f"SELECT installation_id, period_start_day, submission_id FROM submissions "
-                f"WHERE installation_id {frag} AND period_start_day {sfrag}",
-                [*args, *sargs],
-            )
-        }
+        state = yield from self._read_state(
+            ids, sorted({r.period_start_day for r in records}), now_hour
+        )
+        attempts = state.attempts
+        seen = state.seen
         results: list[WriteResult] = []
         new: list[SubmissionRecord] = []
         for rec in records:
@@ -144,17 +176,46 @@ class SqlRepository:
             seen[key] = rec.submission_id
             new.append(rec)
             results.append(WriteResult("accepted", rec.submission_id))
-        await tx.many(
+        yield Many(
             "INSERT INTO rate_limits (installation_id, hour, attempts) VALUES (?, ?, ?) "
             "ON CONFLICT (installation_id, hour) DO UPDATE SET attempts = excluded.attempts",
             [(iid, now_hour, attempts[iid]) for iid in ids],
         )
         if new:
-            await self._store_new(tx, new)
+            yield from self._store_new(new, state)
         return results
 
-    async def _store_new(self, tx: Tx, new: list[SubmissionRecord]) -> None:
-        await tx.many(
+    def _read_state(self, ids: list[str], starts: list[int], now_hour: int) -> Work[_BatchState]:
+        """Everything a batch's writes depend on, in one query (one round trip)."""
+        frag, args = self._in(ids)
+        sfrag, sargs = self._in(starts)
+        rows = yield Fetch(
+            # kind, installation, two numbers, one text: the four reads share one shape.
+            f"SELECT 'rate', installation_id, attempts, 0, CAST(NULL AS TEXT) FROM rate_limits "
+            f"WHERE hour = ? AND installation_id {frag} "
+            f"UNION ALL SELECT 'seen', installation_id, period_start_day, 0, submission_id "
+            f"FROM submissions WHERE installation_id {frag} AND period_start_day {sfrag} "
+            f"UNION ALL SELECT 'known', installation_id, 0, 0, CAST(NULL AS TEXT) "
+            f"FROM installations WHERE installation_id {frag} "
+            f"UNION ALL SELECT 'latest', installation_id, period_start_day, period_end_day, "
+            f"contrib FROM installation_latest WHERE installation_id {frag}",
+            [now_hour, *args, *args, *sargs, *args, *args],
+        )
+        state = _BatchState()
+        for kind, iid, first, second, text in rows:
+            if kind == "rate":
+                state.attempts[iid] = int(first)
+            elif kind == "seen":
+                state.seen[(iid, int(first))] = text
+            elif kind == "known":
+                state.known.add(iid)
+            else:
+                contrib = [tuple(c) for c in orjson.loads(text)]
+                state.latest[iid] = (int(first), int(second), contrib)
+        return state
+
+    def _store_new(self, new: list[SubmissionRecord], state: _BatchState) -> Work[None]:
+        yield Many(
             "INSERT INTO submissions (installation_id, period_start_day, period_end_day, "
             "submission_id, received_day, schema_version, app_version, deployment_mode, "
             "country_code, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -174,14 +235,7 @@ class SqlRepository:
                 for r in new
             ],
         )
-        ids = sorted({r.installation_id for r in new})
-        frag, args = self._in(ids)
-        known = {
-            row[0]
-            for row in await tx.fetch(
-                f"SELECT installation_id FROM installations WHERE installation_id {frag}", args
-            )
-        }
+        known = state.known
         installs: dict[str, tuple[str | None, int, int]] = {}
         daily: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         for r in new:
@@ -198,7 +252,7 @@ class SqlRepository:
                 )
             daily[r.received_day][0] += 1
         # The deletion hash is set once (first submission that carries one) and never replaced.
-        await tx.many(
+        yield Many(
             "INSERT INTO installations (installation_id, deletion_key_hash, first_day, last_day) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (installation_id) DO UPDATE SET "
             "deletion_key_hash = COALESCE(installations.deletion_key_hash, "
@@ -206,12 +260,12 @@ class SqlRepository:
             "installations.last_day THEN excluded.last_day ELSE installations.last_day END",
             [(iid, h, first, last) for iid, (h, first, last) in installs.items()],
         )
-        await self._update_latest(tx, new, frag, args)
+        yield from self._update_latest(new, state.latest)
         weekly = _new_delta()
         for r in new:
             _add(weekly, period_week(r.period_end_day), r.contributions, 1)
-        await self._apply_delta(tx, "weekly_rollup", "week", weekly)
-        await tx.many(
+        yield from self._apply_delta("weekly_rollup", "week", weekly)
+        yield Many(
             "INSERT INTO daily_activity (day, submissions, new_installations) VALUES (?, ?, ?) "
             "ON CONFLICT (day) DO UPDATE SET "
             "submissions = daily_activity.submissions + excluded.submissions, "
@@ -219,17 +273,8 @@ class SqlRepository:
             [(day, v[0], v[1]) for day, v in sorted(daily.items())],
         )
 
-    async def _update_latest(
-        self, tx: Tx, new: list[SubmissionRecord], frag: str, args: list[Any]
-    ) -> None:
-        current: dict[str, tuple[int, int, list[Contribution]]] = {
-            row[0]: (int(row[1]), int(row[2]), [tuple(c) for c in json.loads(row[3])])
-            for row in await tx.fetch(
-                "SELECT installation_id, period_start_day, period_end_day, contrib "
-                f"FROM installation_latest WHERE installation_id {frag}",
-                args,
-            )
-        }
+    def _update_latest(self, new: list[SubmissionRecord], latest: dict[str, _Latest]) -> Work[None]:
+        current = dict(latest)
         delta = _new_delta()
         changed: dict[str, SubmissionRecord] = {}
         for r in new:
@@ -245,22 +290,22 @@ class SqlRepository:
                 list(r.contributions),
             )
             changed[r.installation_id] = r
-        await tx.many(
+        yield Many(
             "INSERT INTO installation_latest (installation_id, period_start_day, period_end_day, "
             "contrib) VALUES (?, ?, ?, ?) ON CONFLICT (installation_id) DO UPDATE SET "
             "period_start_day = excluded.period_start_day, "
             "period_end_day = excluded.period_end_day, contrib = excluded.contrib",
             [
-                (iid, r.period_start_day, r.period_end_day, json.dumps(r.contributions))
+                (iid, r.period_start_day, r.period_end_day, orjson.dumps(r.contributions).decode())
                 for iid, r in changed.items()
             ],
         )
-        await self._apply_delta(tx, "latest_rollup", "day", delta)
+        yield from self._apply_delta("latest_rollup", "day", delta)
 
-    async def _apply_delta(self, tx: Tx, table: str, bucket: str, delta: Delta) -> None:
+    def _apply_delta(self, table: str, bucket: str, delta: Delta) -> Work[None]:
         rows = _delta_rows(delta)
         if rows:
-            await tx.many(
+            yield Many(
                 f"INSERT INTO {table} ({bucket}, dim, key, installations, total) "
                 f"VALUES (?, ?, ?, ?, ?) ON CONFLICT ({bucket}, dim, key) DO UPDATE SET "
                 f"installations = {table}.installations + excluded.installations, "
@@ -281,72 +326,73 @@ class SqlRepository:
 
     async def delete_installation(self, installation_id: str) -> int:
         """Delete every row of one installation and take its share out of the rollups."""
-        async with self._write_tx() as tx:
-            latest = await tx.fetch(
-                "SELECT period_end_day, contrib FROM installation_latest WHERE installation_id = ?",
-                [installation_id],
-            )
-            delta = _new_delta()
-            for end_day, contrib in latest:
-                _add(delta, int(end_day), [tuple(c) for c in json.loads(contrib)], -1)
-            await self._apply_delta(tx, "latest_rollup", "day", delta)
-            rows = await tx.fetch(
-                "SELECT period_end_day, received_day, payload FROM submissions "
-                "WHERE installation_id = ?",
-                [installation_id],
-            )
-            weekly = _new_delta()
-            daily: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-            for end_day, received_day, payload in rows:
-                daily[int(received_day)][0] -= 1
-                try:
-                    stats = AggregatedStats.model_validate_json(payload)
-                except ValidationError:
-                    # A payload an older schema accepted: the rows go anyway, only this
-                    # report's share of the weekly trend stays behind (anonymous counts).
-                    _LOGGER.warning("a stored report no longer parses; rollup left as is")
-                    continue
-                _add(weekly, period_week(int(end_day)), contributions(stats), -1)
-            for (first_day,) in await tx.fetch(
-                "SELECT first_day FROM installations WHERE installation_id = ?", [installation_id]
-            ):
-                daily[int(first_day)][1] -= 1
-            await self._apply_delta(tx, "weekly_rollup", "week", weekly)
-            await tx.many(
-                "UPDATE daily_activity SET submissions = submissions + ?, "
-                "new_installations = new_installations + ? WHERE day = ?",
-                [(v[0], v[1], day) for day, v in daily.items()],
-            )
-            deleted = await tx.execute(
-                "DELETE FROM submissions WHERE installation_id = ?", [installation_id]
-            )
-            for table in ("installation_latest", "installations", "rate_limits"):
-                await tx.execute(
-                    f"DELETE FROM {table} WHERE installation_id = ?", [installation_id]
-                )
-            return deleted
+        return await self._run_write(self._delete(installation_id))
+
+    def _delete(self, installation_id: str) -> Work[int]:
+        latest = yield Fetch(
+            "SELECT period_end_day, contrib FROM installation_latest WHERE installation_id = ?",
+            [installation_id],
+        )
+        delta = _new_delta()
+        for end_day, contrib in latest:
+            _add(delta, int(end_day), [tuple(c) for c in orjson.loads(contrib)], -1)
+        yield from self._apply_delta("latest_rollup", "day", delta)
+        rows = yield Fetch(
+            "SELECT period_end_day, received_day, payload FROM submissions "
+            "WHERE installation_id = ?",
+            [installation_id],
+        )
+        weekly = _new_delta()
+        daily: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        for end_day, received_day, payload in rows:
+            daily[int(received_day)][0] -= 1
+            try:
+                stats = AggregatedStats.model_validate_json(payload)
+            except ValidationError:
+                # A payload an older schema accepted: the rows go anyway, only this
+                # report's share of the weekly trend stays behind (anonymous counts).
+                _LOGGER.warning("a stored report no longer parses; rollup left as is")
+                continue
+            _add(weekly, period_week(int(end_day)), contributions(stats), -1)
+        firsts = yield Fetch(
+            "SELECT first_day FROM installations WHERE installation_id = ?", [installation_id]
+        )
+        for (first_day,) in firsts:
+            daily[int(first_day)][1] -= 1
+        yield from self._apply_delta("weekly_rollup", "week", weekly)
+        yield Many(
+            "UPDATE daily_activity SET submissions = submissions + ?, "
+            "new_installations = new_installations + ? WHERE day = ?",
+            [(v[0], v[1], day) for day, v in daily.items()],
+        )
+        deleted = yield Execute(
+            "DELETE FROM submissions WHERE installation_id = ?", [installation_id]
+        )
+        for table in ("installation_latest", "installations", "rate_limits"):
+            yield Execute(f"DELETE FROM {table} WHERE installation_id = ?", [installation_id])
+        return deleted
 
     async def purge(self, *, before_day: int, now_hour: int) -> PurgeResult:
         """Retention: drop submissions (and rollups) older than `before_day`."""
-        async with self._write_tx() as tx:
-            submissions = await tx.execute(
-                "DELETE FROM submissions WHERE period_end_day < ?", [before_day]
-            )
-            await tx.execute(
-                "DELETE FROM installation_latest WHERE period_end_day < ?", [before_day]
-            )
-            await tx.execute("DELETE FROM latest_rollup WHERE day < ?", [before_day])
-            await tx.execute("DELETE FROM weekly_rollup WHERE week < ?", [week_of(before_day)])
-            await tx.execute("DELETE FROM daily_activity WHERE day < ?", [before_day])
-            await tx.execute("DELETE FROM latest_rollup WHERE installations = 0 AND total = 0", [])
-            installations = await tx.execute(
-                # An installation whose every report is gone keeps nothing (not even its hash).
-                "DELETE FROM installations WHERE NOT EXISTS (SELECT 1 FROM "
-                "submissions s WHERE s.installation_id = installations.installation_id)",
-                [],
-            )
-            # Rate windows are only needed for the current hour.
-            await tx.execute("DELETE FROM rate_limits WHERE hour < ?", [now_hour])
+        return await self._run_write(self._purge(before_day, now_hour))
+
+    def _purge(self, before_day: int, now_hour: int) -> Work[PurgeResult]:
+        submissions = yield Execute(
+            "DELETE FROM submissions WHERE period_end_day < ?", [before_day]
+        )
+        yield Execute("DELETE FROM installation_latest WHERE period_end_day < ?", [before_day])
+        yield Execute("DELETE FROM latest_rollup WHERE day < ?", [before_day])
+        yield Execute("DELETE FROM weekly_rollup WHERE week < ?", [week_of(before_day)])
+        yield Execute("DELETE FROM daily_activity WHERE day < ?", [before_day])
+        yield Execute("DELETE FROM latest_rollup WHERE installations = 0 AND total = 0", [])
+        installations = yield Execute(
+            # An installation whose every report is gone keeps nothing (not even its hash).
+            "DELETE FROM installations WHERE NOT EXISTS (SELECT 1 FROM "
+            "submissions s WHERE s.installation_id = installations.installation_id)",
+            [],
+        )
+        # Rate windows are only needed for the current hour.
+        yield Execute("DELETE FROM rate_limits WHERE hour < ?", [now_hour])
         return PurgeResult(submissions=submissions, installations=installations)
 
     # --- reads -------------------------------------------------------------------------------

@@ -208,7 +208,7 @@ async def test_deletion_hash_is_kept_from_the_first_submission(app: Quart) -> No
 
 
 async def test_overload_is_shed_with_503(app: Quart, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from aggregation.blueprints import submit as submit_module
+    from aggregation import intake as submit_module
 
     monkeypatch.setattr(submit_module, "MAX_PENDING", 0)
     response = await app.test_client().post("/submit", json=payload())
