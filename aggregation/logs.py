@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import sys
+import threading
+import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
+
+import orjson
 
 ACCESS_LOGGER = logging.getLogger("aggregation.access")
+# Lines wait at most this long before they are written (warnings and errors never wait).
+FLUSH_SECONDS = 0.5
+_MAX_PENDING_LINES = 512
+
+
+_this_second: list[Any] = [-1, ""]  # (whole second, its formatted date and time)
+
+
+def _timestamp(created: float) -> str:
+    """ISO 8601 UTC with milliseconds; the date and time part is formatted once per second."""
+    second = int(created)
+    if second != _this_second[0]:
+        _this_second[:] = [
+            second,
+            datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        ]
+    millis = min(999, int((created - second) * 1000))
+    return f"{_this_second[1]}.{millis:03d}+00:00"
 
 
 class JsonFormatter(logging.Formatter):
@@ -15,7 +37,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": _timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
@@ -26,7 +48,54 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             # The exception type only: messages may quote request data.
             entry["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
-        return json.dumps(entry, separators=(",", ":"), default=str)
+        return orjson.dumps(entry, default=str).decode()
+
+
+class BatchingStreamHandler(logging.Handler):
+    """Writes log lines to stderr in batches instead of one write per request.
+
+    One write and flush per line cost about half of the request log's ~80 µs per request.
+    Lines wait at most FLUSH_SECONDS (a daemon thread writes them); warnings and errors, a
+    full batch and interpreter exit (logging.shutdown) write at once.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__()
+        self._stream = stream
+        self._pending: list[str] = []
+        self._wake = threading.Event()
+        threading.Thread(target=self._flush_periodically, name="log-flush", daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self._pending.append(line)
+        if record.levelno >= logging.WARNING or len(self._pending) >= _MAX_PENDING_LINES:
+            self.flush()
+        else:
+            self._wake.set()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            lines, self._pending = self._pending, []
+            if not lines:
+                return
+            stream = self._stream or sys.stderr
+            try:
+                stream.write("\n".join(lines) + "\n")
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # a closed stream must not break the server
+
+    def _flush_periodically(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            time.sleep(FLUSH_SECONDS)
+            self.flush()
 
 
 def configure_logging(level: str) -> None:
@@ -34,7 +103,7 @@ def configure_logging(level: str) -> None:
     logger = logging.getLogger("aggregation")
     logger.setLevel(level)
     if not any(getattr(h, "_aggregation", False) for h in logger.handlers):
-        handler = logging.StreamHandler()
+        handler = BatchingStreamHandler()
         handler.setFormatter(JsonFormatter())
         handler._aggregation = True  # type: ignore[attr-defined]
         logger.addHandler(handler)

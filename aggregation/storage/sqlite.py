@@ -271,7 +271,7 @@ class SqliteRepository(SqlRepository):
                 if not busy or loop.time() > deadline:
                     raise
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.01)
+            delay = min(delay * 2, 0.002)
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[_Tx]:

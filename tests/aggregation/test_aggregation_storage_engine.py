@@ -374,9 +374,10 @@ async def test_postgres_writer_reconnects_after_its_backend_is_killed(
         new_pid = await repo._write_conn.fetchval("SELECT pg_backend_pid()")
         assert new_pid != old_pid
 
-        # A failed write left nothing behind and is simply retried; a stored one is a duplicate.
+        # A retry is safe either way: a failed write is accepted now, a stored one is a
+        # duplicate (a connection cut during COMMIT may have stored it without telling).
         retried = await write(repo, second)
-        assert retried == (["accepted"] if failed else ["duplicate"])
+        assert retried == ["duplicate"] if not failed else retried in (["accepted"], ["duplicate"])
         acknowledged |= {r.submission_id for r in second}
 
         stored = await repo.submission_ids()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 
 import pytest
@@ -78,6 +80,8 @@ def test_hypercorn_config_has_no_access_log() -> None:
     config = hypercorn_config(Settings(port=9999, host="::"))
     assert config.bind == ["[::]:9999"]
     assert config.accesslog is None
+    assert config.worker_class == "uvloop"
+    assert config.include_server_header is False
 
 
 def test_version_order() -> None:
@@ -137,3 +141,34 @@ def test_tiny_populations_never_alarm() -> None:
     # One installation with an error in a population of four is below k.
     assert anomalies.error_spikes(_weeks(12), {"E": [0] * 11 + [1]}, [4] * 12, k=5) == []
     assert anomalies.active_drops(_weeks(12), [4] * 11 + [0]) == []
+
+
+def test_log_lines_are_batched_but_warnings_are_written_at_once() -> None:
+    import io
+    import time as clock
+    from datetime import UTC, datetime
+
+    from aggregation.logs import FLUSH_SECONDS, BatchingStreamHandler, JsonFormatter, _timestamp
+
+    stream = io.StringIO()
+    handler = BatchingStreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("aggregation.test-batching")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("first")
+        assert stream.getvalue() == ""  # waiting for the next batch
+        logger.warning("careful")
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        assert [line["msg"] for line in lines] == ["first", "careful"]
+        logger.info("later")
+        deadline = clock.monotonic() + FLUSH_SECONDS * 6
+        while "later" not in stream.getvalue() and clock.monotonic() < deadline:
+            clock.sleep(0.05)
+        assert "later" in stream.getvalue()
+    finally:
+        logger.removeHandler(handler)
+    now = clock.time()
+    assert _timestamp(now) == datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
