@@ -68,6 +68,8 @@ class _Conn(asyncio.Protocol):
     async def request(self, data: bytes) -> int:
         """Send one request; its status (0 when the connection broke)."""
         assert self.transport is not None
+        if self.transport.is_closing():
+            return 0
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(data)
         return await self.waiter
@@ -101,10 +103,11 @@ async def closed_loop(host: str, port: int, requests: Sequence[bytes], concurren
         for data in todo:
             started = time.perf_counter()
             status = await conn.request(data)
+            if status == 0:  # the server ended the keep-alive connection: resend on a new one
+                conn = await _connect(host, port)
+                status = await conn.request(data)
             result.latencies.append(time.perf_counter() - started)
             result.count(status)
-            if status == 0:
-                conn = await _connect(host, port)
 
     started = time.perf_counter()
     await asyncio.gather(*(client(c) for c in conns))
