@@ -18,7 +18,7 @@ from .errors import ApiError
 from .fastpath import SubmitRoute
 from .ingest import GroupCommitWriter
 from .intake import Intake
-from .logs import configure_logging
+from .logs import configure_logging, flush_logs
 from .metrics import Metrics
 from .observe import RequestObserver
 from .ratelimit import AddressLimiter
@@ -138,6 +138,7 @@ def _install_shutdown(app: Quart) -> None:
         repo = app.config.pop("REPOSITORY", None)
         if repo is not None:
             await repo.close()
+        flush_logs()
 
 
 def _install_request_hooks(app: Quart, observer: RequestObserver) -> None:

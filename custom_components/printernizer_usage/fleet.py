@@ -52,10 +52,16 @@ async def async_update_fleet(hass: HomeAssistant, entry: PrinternizerUsageConfig
 def async_track_fleet(hass: HomeAssistant, entry: PrinternizerUsageConfigEntry) -> None:
     """Keep the fleet snapshot current while the entry is loaded."""
 
+    async def _update_quietly() -> None:
+        try:
+            await async_update_fleet(hass, entry)
+        except Exception as err:
+            _LOGGER.warning("could not store the printer fleet: %s", type(err).__name__)
+
     @callback
     def _registry_updated(event: Event[dr.EventDeviceRegistryUpdatedData]) -> None:
         entry.async_create_background_task(
-            hass, async_update_fleet(hass, entry), "printernizer_usage fleet update"
+            hass, _update_quietly(), "printernizer_usage fleet update"
         )
 
     entry.async_on_unload(
