@@ -12,7 +12,7 @@ import orjson
 from .auth import key_matches
 from .errors import ApiError
 from .ingest import GroupCommitWriter
-from .metrics import Metrics
+from .metrics import LabelCache, Metrics
 from .ratelimit import AddressLimiter
 from .rollups import seconds_to_next_hour, today
 from .settings import Settings
@@ -94,7 +94,7 @@ class Intake:
         self._metrics = metrics
         self._limiter = limiter
         self._writer = writer
-        self._outcomes: dict[tuple[str, str], Any] = {}
+        self._outcomes = LabelCache(metrics.submissions)
 
     async def handle(
         self,
@@ -107,20 +107,12 @@ class Intake:
         try:
             reply = await self._handle(header, address, content_length, read_body)
         except ApiError as err:
-            self._count("rejected", err.reason)
+            self._outcomes("rejected", err.reason).inc()
             return Reply(err.status, err.body(), dict(err.headers))
-        self._count(reply.body["status"], "")
+        self._outcomes(reply.body["status"], "").inc()
         if reply.status == 201:
             self._metrics.rows_stored.inc()
         return reply
-
-    def _count(self, outcome: str, reason: str) -> None:
-        # labels() takes a lock and builds a key on every call: the children are cached.
-        counter = self._outcomes.get((outcome, reason))
-        if counter is None:
-            counter = self._metrics.submissions.labels(outcome, reason)
-            self._outcomes[(outcome, reason)] = counter
-        counter.inc()
 
     async def _handle(
         self,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from .logs import log_request
-from .metrics import Metrics
+from .metrics import LabelCache, Metrics
 
 _CORS_HEADERS = "Content-Type, Authorization, X-API-Key, X-Submit-Key, X-Deletion-Secret"
 
@@ -19,9 +18,8 @@ class RequestObserver:
         self._metrics = metrics
         self._allowed = {origin.rstrip("/") for origin in allowed_origins}
         self._any = "*" in self._allowed
-        # labels() takes a lock and builds a key each call; the children are cached instead.
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._histograms: dict[str, Any] = {}
+        self._requests = LabelCache(metrics.requests)
+        self._latency = LabelCache(metrics.latency)
 
     def started(self) -> float:
         """Count the request in flight; the start time to pass to `finished`."""
@@ -31,17 +29,9 @@ class RequestObserver:
     def finished(self, started: float, method: str, route: str, status: int) -> None:
         """Metrics and the log line (the route template, never the concrete path)."""
         elapsed = time.perf_counter() - started
-        m = self._metrics
-        m.in_flight.dec()
-        key = (route, method, status)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = m.requests.labels(route, method, str(status))
-        counter.inc()
-        histogram = self._histograms.get(route)
-        if histogram is None:
-            histogram = self._histograms[route] = m.latency.labels(route)
-        histogram.observe(elapsed)
+        self._metrics.in_flight.dec()
+        self._requests(route, method, str(status)).inc()
+        self._latency(route).observe(elapsed)
         log_request(method, route, status, elapsed * 1000)
 
     def cors_headers(self, origin: str | None) -> dict[str, str]:

@@ -61,16 +61,10 @@ type Work[T] = Generator[Statement, Any, T]
 
 
 class Tx(Protocol):
-    """The few statements a driver offers for reads (SQL uses `?` placeholders)."""
+    """What a driver offers for reads (SQL uses `?` placeholders); writes are Work."""
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         """Rows of a query."""
-
-    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        """Run a statement; rows affected."""
-
-    async def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run a statement once per row."""
 
 
 def apply_migrations(

@@ -176,19 +176,12 @@ class _Tx:
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         return await self._conn.call(lambda c: c.execute(sql, tuple(args)).fetchall())
 
-    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        return await self._conn.call(lambda c: max(c.execute(sql, tuple(args)).rowcount, 0))
-
-    async def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self._conn.call(lambda c: c.executemany(sql, rows))
-
 
 class SqliteRepository(SqlRepository):
-    """SQLite in WAL mode; each write transaction runs whole on the writer's thread.
+    """SQLite in WAL mode: lock polled off the loop, statements on the loop, COMMIT on a thread.
 
-    One hop per transaction (not per statement) keeps the file's write lock held only for
-    the SQL itself, never while the event loop is busy with requests: that is what lets
-    several server processes share one file.
+    The file's write lock is held only for the SQL and the fsync, never across turns of a
+    busy event loop: that is what lets several server processes share one file.
     """
 
     backend = "sqlite"
