@@ -73,7 +73,12 @@ class _Connection:
         """Connect and configure (WAL, durable commits, wait for other processes' locks)."""
 
         def connect() -> None:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self._path,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=_STATEMENT_CACHE,
+            )
             # Several server processes may open the file at once: wait for each other here.
             conn.execute(f"PRAGMA busy_timeout = {_LOCK_WAIT_SECONDS * 1000}")
             conn.execute("PRAGMA journal_mode = WAL")
@@ -113,6 +118,10 @@ class _Connection:
 # round trips through the sqlite3 module (and, on a thread, fewer GIL hand-offs).
 _VALUES = re.compile(r"^(INSERT INTO .*? VALUES )(\([?, ]+\))(.*)$", re.DOTALL)
 _MAX_PARAMS = 900  # stays under every SQLite build's variable limit (999 before 3.32)
+# Compiling a 24-row upsert costs as much as running it, and every batch size is its own
+# statement text: a cache this size keeps them all compiled (the default 128 did not, with
+# two server processes). IN lists are padded (below) so they add few texts.
+_STATEMENT_CACHE = 1024
 
 
 def _many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -126,6 +135,17 @@ def _many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> 
         chunk = rows[start : start + per_chunk]
         args = [value for row in chunk for value in row]
         conn.execute(head + ", ".join([group] * len(chunk)) + tail, args)
+
+
+def padded(values: Sequence[Any]) -> list[Any]:
+    """`values` with its last one repeated up to a size from a small fixed set.
+
+    IN (...) is the same test with repeated values; a few list sizes mean a few statement
+    texts, which the statement cache keeps compiled.
+    """
+    count = len(values)
+    size = 1 << (count - 1).bit_length() if count <= 16 else -(-count // 16) * 16
+    return [*values, *[values[-1]] * (size - count)] if count else []
 
 
 def _begin(conn: sqlite3.Connection) -> None:
@@ -273,7 +293,8 @@ class SqliteRepository(SqlRepository):
     def _in(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
         if not values:
             return "IN (NULL)", []
-        return f"IN ({', '.join('?' * len(values))})", list(values)
+        args = padded(values)
+        return f"IN ({', '.join('?' * len(args))})", args
 
     async def close(self) -> None:
         """Close both connections (after a running write)."""

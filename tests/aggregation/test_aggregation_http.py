@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import aiohttp
@@ -103,9 +105,11 @@ async def test_200_concurrent_submissions_all_stored_once(
     bodies = [payload() for _ in range(200)]
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
+        dates: set[str] = set()
 
         async def post(body: dict[str, object]) -> int:
             async with session.post(f"{server.url}/submit", json=body) as response:
+                dates.add(response.headers["Date"])
                 return response.status
 
         async def health_during_burst() -> list[int]:
@@ -120,6 +124,12 @@ async def test_200_concurrent_submissions_all_stored_once(
         codes, health = results[:-1], results[-1]
         assert codes == [201] * 200
         assert health == [200] * 5
+        # One Date header per response, from the server's per-second cache (both routes).
+        async with session.get(f"{server.url}/health") as response:
+            assert len(response.headers.getall("Date")) == 1
+            dates.add(response.headers["Date"])
+        now = datetime.now(UTC).timestamp()
+        assert all(abs(parsedate_to_datetime(d).timestamp() - now) < 60 for d in dates)
         # Everything again: all duplicates, no new rows.
         again = await asyncio.gather(*(post(b) for b in bodies))
         assert again == [200] * 200

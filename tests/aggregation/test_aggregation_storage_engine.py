@@ -200,6 +200,31 @@ async def test_big_batch_then_all_duplicates(database_url: str, backend: str) ->
         assert again == latest
 
 
+async def test_batches_of_every_size_see_what_is_stored(database_url: str) -> None:
+    """Batch reads pad their IN lists (SQLite): each size still finds exactly what is stored."""
+    records = make_records(60)
+    async with opened(database_url) as repo:
+        stored: list[SubmissionRecord] = []
+        start = 0
+        for size in (1, 2, 3, 5, 9, 17, 23):
+            new = records[start : start + size]
+            start += size
+            # Every stored report again, mixed in with new ones: the duplicates are found.
+            again = stored[-size:]
+            outcomes = await write(repo, again + new)
+            assert outcomes == ["duplicate"] * len(again) + ["accepted"] * size
+            stored += new
+        assert await repo.count_submissions() == len(stored) == 60
+        assert await repo.totals() == (60, 60)
+
+
+def test_padded_lists_come_in_few_sizes() -> None:
+    sizes = {len(sqlite_storage.padded(list(range(n)))) for n in range(1, 201)}
+    assert sizes == {1, 2, 4, 8, 16, *range(32, 209, 16)}
+    assert sqlite_storage.padded([]) == []
+    assert sqlite_storage.padded(["a", "b", "c"]) == ["a", "b", "c", "c"]
+
+
 # --- 2. SQLite: another process holds the write lock ------------------------------------------
 
 

@@ -84,6 +84,24 @@ def test_hypercorn_config_has_no_access_log() -> None:
     assert config.include_server_header is False
 
 
+def test_date_header_is_formatted_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    from email.utils import parsedate_to_datetime
+
+    config = hypercorn_config(Settings())
+    clock = [1_790_000_000.2]
+    monkeypatch.setattr("aggregation.__main__.time.time", lambda: clock[0])
+    first = dict(config.response_headers("h11"))
+    assert parsedate_to_datetime(first[b"date"].decode()).timestamp() == 1_790_000_000
+    assert b"server" not in first
+    clock[0] += 0.7  # same second: the same bytes object, not formatted again
+    assert dict(config.response_headers("h11"))[b"date"] is first[b"date"]
+    clock[0] += 1
+    later = dict(config.response_headers("h11"))[b"date"]
+    assert parsedate_to_datetime(later.decode()).timestamp() == 1_790_000_001
+    # Exactly one Date header: hypercorn's own per-response one is off.
+    assert [name for name, _ in config.response_headers("h11")].count(b"date") == 1
+
+
 def test_version_order() -> None:
     ordered = ["1.9.9", "2.0.0b1", "2.0.0rc1", "2.0.0", "2.0.1", "2.10.0"]
     shuffled = random.Random(3).sample(ordered, len(ordered))
