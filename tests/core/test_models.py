@@ -153,6 +153,26 @@ def test_round_to_day_converts_to_utc_first() -> None:
     assert round_to_day(late_evening_in_new_york) == datetime(2026, 3, 3, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    ("value", "day"),
+    [
+        ("2026-03-02T00:00:00Z", date(2026, 3, 2)),  # the usual case: already midnight UTC
+        ("2026-03-02T00:00:00+00:00", date(2026, 3, 2)),
+        ("2026-03-02T00:00:00", date(2026, 3, 2)),  # naive (Printernizer 1.0): taken as UTC
+        ("2026-03-02T00:00:00+01:00", date(2026, 3, 1)),  # midnight, but not in UTC
+        ("2026-03-02T00:00:00.000001Z", date(2026, 3, 2)),
+        ("2026-03-02T23:59:59-00:30", date(2026, 3, 3)),
+    ],
+)
+def test_day_times_are_midnight_utc_with_one_tzinfo(value: str, day: date) -> None:
+    period = TimePeriod.model_validate(
+        {"start": value, "end": "2026-03-20T00:00:00Z", "duration_days": (20 - day.day)}
+    )
+    assert period.start == datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    assert period.start.tzinfo is UTC
+    assert period.model_dump_json().startswith(f'{{"start":"{day.isoformat()}T00:00:00Z"')
+
+
 def test_fleet_counts_must_add_up() -> None:
     assert PrinterFleetStats.from_counts(
         {PrinterType.OCTOPRINT: 2, PrinterType.BAMBU_LAB: 0}

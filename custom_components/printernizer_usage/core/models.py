@@ -53,6 +53,9 @@ class PrinterType(StrEnum):
     UNKNOWN = "unknown"
 
 
+_MIDNIGHT = time(0)
+
+
 def _utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC (Printernizer 1.0 clients send naive ones)."""
     if value.tzinfo is None:
@@ -62,8 +65,13 @@ def _utc(value: datetime) -> datetime:
 
 def round_to_day(value: datetime) -> datetime:
     """Midnight UTC of the day `value` falls on: exact times are never sent."""
+    offset = value.utcoffset()
+    if offset is not None and not offset and value.time() == _MIDNIGHT:
+        # Already midnight UTC, as every current client sends it (the server validates three
+        # of these per submission): only the tzinfo object is made the same.
+        return value if value.tzinfo is UTC else value.replace(tzinfo=UTC)
     value = _utc(value)
-    return datetime.combine(value.date(), time(0), tzinfo=UTC)
+    return datetime.combine(value.date(), _MIDNIGHT, tzinfo=UTC)
 
 
 def day_start(day: date) -> datetime:
