@@ -42,7 +42,7 @@ class Server:
                 [sys.executable, "-m", "aggregation"], cwd=ROOT, env=env, stdout=out, stderr=out
             )
 
-    async def start(self) -> None:
+    async def start(self, **extra: str) -> None:
         env = {
             **os.environ,
             "DATABASE_URL": self.database_url,
@@ -54,6 +54,7 @@ class Server:
             "LOG_LEVEL": "WARNING",
             "REPORT_SCHEDULE": "off",
             "SESSION_COOKIE_SECURE": "false",
+            **extra,
         }
         self.launch(env)
         deadline = time.monotonic() + 30
@@ -137,6 +138,33 @@ async def test_200_concurrent_submissions_all_stored_once(
     try:
         assert await repo.count_submissions() == 200
         assert await repo.submission_ids() == {b["submission_id"] for b in bodies}
+    finally:
+        await repo.close()
+
+
+async def test_two_worker_processes_serve_and_share_the_database(
+    server_factory: Callable[[], Server], database_url: str
+) -> None:
+    """WORKERS=2: hypercorn spawns two processes (its config must reach them intact)."""
+    server = server_factory()
+    await server.start(WORKERS="2")
+    bodies = [payload() for _ in range(40)]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def post(body: dict[str, object]) -> tuple[int, str]:
+            async with session.post(f"{server.url}/submit", json=body) as response:
+                return response.status, response.headers["Date"]
+
+        answers = await asyncio.gather(*(post(b) for b in bodies))
+        assert [status for status, _ in answers] == [201] * 40
+        again = await asyncio.gather(*(post(b) for b in bodies))
+        assert [status for status, _ in again] == [200] * 40
+    assert server.proc is not None
+    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
+    assert len((await asyncio.to_thread(children.read_text)).split()) >= 2
+    repo = await open_repository(database_url)
+    try:
+        assert await repo.count_submissions() == 40
     finally:
         await repo.close()
 

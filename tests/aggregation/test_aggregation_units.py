@@ -89,7 +89,7 @@ def test_date_header_is_formatted_once_a_second(monkeypatch: pytest.MonkeyPatch)
 
     config = hypercorn_config(Settings())
     clock = [1_790_000_000.2]
-    monkeypatch.setattr("aggregation.__main__.time.time", lambda: clock[0])
+    monkeypatch.setattr("aggregation.serving.time.time", lambda: clock[0])
     first = dict(config.response_headers("h11"))
     assert parsedate_to_datetime(first[b"date"].decode()).timestamp() == 1_790_000_000
     assert b"server" not in first
