@@ -50,15 +50,18 @@ def decode_body(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def _structured_values(data: dict[str, Any]) -> set[str]:
-    """The values at the fixed-format paths that have exactly their format."""
-    found: set[str] = set()
+def _structured_values(data: dict[str, Any]) -> dict[str, int]:
+    """Each value at a fixed-format path that has exactly its format, and how many paths hold it.
+
+    Only that many occurrences in the body are exempt from the scan.
+    """
+    found: dict[str, int] = {}
     for path, pattern in _STRUCTURED.items():
         value: Any = data
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
         if isinstance(value, str) and pattern.match(value):
-            found.add(value)
+            found[value] = found.get(value, 0) + 1
     return found
 
 
@@ -92,14 +95,17 @@ def privacy_check(raw: bytes, data: dict[str, Any]) -> None:
     body; it names the fixed-format values (ids, times) that the detectors would mistake for
     serials or IPv6 addresses, which are exempt when (and only when) they have that format.
     """
-    exempt: set[str] | None = None
+    exempt: dict[str, int] | None = None
     for token in string_tokens(raw):
         if token in _HARMLESS:
             continue
         text = unescape(token)
         if exempt is None:
             exempt = _structured_values(data)
-        if text in exempt:
+        left = exempt.get(text, 0)
+        if left:
+            # One occurrence per schema place; the same value anywhere else is scanned.
+            exempt[text] = left - 1
             continue
         kind = find_pii(text)
         if kind is not None:

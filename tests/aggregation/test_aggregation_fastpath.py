@@ -231,3 +231,13 @@ def test_personal_data_is_found_anywhere_in_the_raw_body(body: bytes) -> None:
 def test_fixed_format_values_are_exempt_at_their_place() -> None:
     body = json.dumps(payload()).encode()
     privacy_check(body, decode_body(body))  # ids and times where the schema puts them
+
+
+def test_a_fixed_format_value_repeated_elsewhere_is_scanned() -> None:
+    report = payload()
+    # The report's own id, once more where no id belongs: only its schema place is exempt.
+    report["error_summary"] = {report["submission_id"]: 1}
+    body = json.dumps(report).encode()
+    with pytest.raises(ApiError) as refused:
+        privacy_check(body, decode_body(body))
+    assert refused.value.reason == "privacy"
