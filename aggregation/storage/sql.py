@@ -54,8 +54,9 @@ class Many:
 
 
 # Write logic is written once, as a generator of statements (SQL with `?` placeholders) that
-# is sent each statement's result. A driver decides how to run it: SQLite runs a whole
-# transaction in one hop to its writer thread, PostgreSQL awaits each statement.
+# is sent each statement's result. A driver decides how to run it: SQLite runs the statements
+# on the event loop and only COMMIT on its writer thread; PostgreSQL sends consecutive writes
+# together as one statement.
 type Statement = Fetch | Execute | Many
 type Work[T] = Generator[Statement, Any, T]
 
@@ -101,6 +102,11 @@ def _delta_rows(delta: Delta) -> list[tuple[int, str, str, int, int]]:
 
 def _new_delta() -> Delta:
     return defaultdict(lambda: [0, 0])
+
+
+def _stored_contributions(text: str) -> list[Contribution]:
+    """The contributions of installation_latest.contrib (stored as JSON)."""
+    return [tuple(c) for c in orjson.loads(text)]
 
 
 # (period_start_day, period_end_day, contributions) of an installation's latest report.
@@ -204,8 +210,7 @@ class SqlRepository:
             elif kind == "known":
                 state.known.add(iid)
             else:
-                contrib = [tuple(c) for c in orjson.loads(text)]
-                state.latest[iid] = (int(first), int(second), contrib)
+                state.latest[iid] = (int(first), int(second), _stored_contributions(text))
         return state
 
     def _store_new(self, new: list[SubmissionRecord], state: _BatchState) -> Work[None]:
@@ -329,7 +334,7 @@ class SqlRepository:
         )
         delta = _new_delta()
         for end_day, contrib in latest:
-            _add(delta, int(end_day), [tuple(c) for c in orjson.loads(contrib)], -1)
+            _add(delta, int(end_day), _stored_contributions(contrib), -1)
         yield from self._apply_delta("latest_rollup", "day", delta)
         rows = yield Fetch(
             "SELECT period_end_day, received_day, payload FROM submissions "
