@@ -7,8 +7,9 @@ import signal
 import sys
 
 from hypercorn.asyncio import serve
+from hypercorn.utils import LifespanFailureError
 
-from .serving import hypercorn_config, uvloop
+from .serving import hypercorn_config, run_workers, startup_failed, uvloop
 from .settings import Settings, SettingsError
 
 
@@ -33,13 +34,14 @@ def main() -> None:
     if settings.workers > 1:
         # Several processes share the database (writes are serialised per transaction and
         # the per-installation rate limit lives in the database), so this scales across cores.
-        from hypercorn.run import run
-
         config = hypercorn_config(settings)
         config.application_path = "aggregation.asgi:app"
         config.workers = settings.workers
-        raise SystemExit(run(config))
-    asyncio.run(_serve(settings), loop_factory=uvloop.new_event_loop if uvloop else None)
+        raise SystemExit(run_workers(config, settings.workers))
+    try:
+        asyncio.run(_serve(settings), loop_factory=uvloop.new_event_loop if uvloop else None)
+    except LifespanFailureError as err:
+        startup_failed(err)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,22 @@
-"""Hypercorn configuration of the server (importable, so worker processes can unpickle it)."""
+"""How the server runs under hypercorn: its configuration and its worker processes.
+
+Everything here is importable, so that spawned worker processes can unpickle it.
+"""
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from email.utils import formatdate
+from multiprocessing import get_context
+from multiprocessing.connection import wait
+from multiprocessing.synchronize import Event
+from typing import Any
 
-from hypercorn.config import Config
+from hypercorn.asyncio.run import asyncio_worker, uvloop_worker
+from hypercorn.config import Config, Sockets
+from hypercorn.utils import LifespanFailureError
 
 from .settings import Settings
 
@@ -47,3 +58,62 @@ def hypercorn_config(settings: Settings) -> Config:
     # uvloop halves hypercorn's own cost per request (docs/BENCHMARKS.md).
     config.worker_class = "uvloop" if uvloop is not None else "asyncio"
     return config
+
+
+def startup_failed(err: LifespanFailureError) -> None:
+    """Say on one line why the server could not start, and end with status 1."""
+    print(f"printernizer-aggregation: could not start: {err}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def _worker(config: Config, sockets: Sockets, shutdown_event: Event) -> None:
+    """One worker process: serve until told to stop; a failed start-up ends it with 1."""
+    serve = uvloop_worker if config.worker_class == "uvloop" else asyncio_worker
+    try:
+        serve(config, sockets, shutdown_event)
+    except LifespanFailureError as err:
+        startup_failed(err)
+
+
+def run_workers(config: Config, workers: int) -> int:
+    """Serve with `workers` processes on shared sockets; the exit status of the whole server.
+
+    Hypercorn's own multi-process runner reports 0 when a worker fails its start-up (it
+    replaces the failed worker's status with those of the others it then stops), so Docker
+    or a supervisor would not restart a server that never served. Here the first worker to
+    end stops the others, and the server ends with the first non-zero status.
+    """
+    sockets = config.create_sockets()
+    context = get_context("spawn")
+    shutdown_event = context.Event()
+    # Workers inherit "ignore SIGINT", so Ctrl-C in a terminal stops them only through the
+    # shutdown event, gracefully.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    processes = [
+        context.Process(
+            target=_worker,
+            kwargs={"config": config, "sockets": sockets, "shutdown_event": shutdown_event},
+        )
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+
+    def shutdown(*_: Any) -> None:
+        shutdown_event.set()
+
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
+    status = 0
+    running = list(processes)
+    while running:
+        wait([process.sentinel for process in running])
+        for process in [p for p in running if p.exitcode is not None]:
+            running.remove(process)
+            shutdown_event.set()  # one worker fewer is a different server: stop them all
+            code = process.exitcode or 0
+            if code and not status:
+                status = code if code > 0 else 128 - code  # killed by a signal: 128 + its number
+    for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+        sock.close()
+    return status

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
@@ -32,6 +33,25 @@ def sqlite_path(url: str) -> str:
     if not path:
         raise StorageError("DATABASE_URL names no SQLite file")
     return path
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode, waiting while another connection does the same.
+
+    SQLite answers SQLITE_BUSY at once, without its busy handler, when two connections
+    switch a new file to WAL together: two server processes starting on one new file did
+    exactly that, and one of them failed its start-up.
+    """
+    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            busy = getattr(err, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)  # on the connection's own thread, never the event loop
 
 
 class _Connection:
@@ -79,9 +99,13 @@ class _Connection:
                 check_same_thread=False,
                 cached_statements=_STATEMENT_CACHE,
             )
-            # Several server processes may open the file at once: wait for each other here.
-            conn.execute(f"PRAGMA busy_timeout = {_LOCK_WAIT_SECONDS * 1000}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            try:
+                # Several server processes may open the file at once: wait for each other here.
+                conn.execute(f"PRAGMA busy_timeout = {_LOCK_WAIT_SECONDS * 1000}")
+                _switch_to_wal(conn)
+            except BaseException:
+                conn.close()
+                raise
             # FULL: a commit is on disk before the request is acknowledged (survives power
             # loss); group commit keeps the fsync cost per submission small.
             conn.execute("PRAGMA synchronous = FULL")

@@ -167,6 +167,48 @@ async def test_two_worker_processes_serve_and_share_the_database(
         assert await repo.count_submissions() == 40
     finally:
         await repo.close()
+    server.proc.terminate()  # a graceful stop (docker stop) is a clean exit
+    assert await asyncio.to_thread(server.proc.wait, 20) == 0
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The spawned worker processes (multiprocessing's resource tracker may be a child too)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [
+        int(pid)
+        for pid in children
+        if b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+async def test_a_worker_that_dies_ends_the_server_with_its_status(
+    server_factory: Callable[[], Server],
+) -> None:
+    """One of two workers killed: the server stops the other and says so in its exit status."""
+    server = server_factory()
+    await server.start(WORKERS="2")
+    assert server.proc is not None
+    workers = await asyncio.to_thread(worker_pids, server.proc.pid)
+    assert len(workers) == 2
+    os.kill(workers[-1], signal.SIGKILL)
+    assert await asyncio.to_thread(server.proc.wait, 20) == 128 + signal.SIGKILL
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_a_server_that_cannot_start_says_why_and_exits_1(
+    tmp_path: Path, workers: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    server = Server(f"sqlite:///{blocker}/usage.db", tmp_path / "server.log")
+    with pytest.raises(AssertionError):  # start() fails: the process ends instead of serving
+        await server.start(WORKERS=workers)
+    assert server.proc is not None
+    assert await asyncio.to_thread(server.proc.wait, 20) == 1
+    output = server.log.read_text()
+    assert "printernizer-aggregation: could not start" in output
+    assert "cannot open SQLite database" in output
+    assert "Traceback" not in output
 
 
 async def test_kill_9_during_load_loses_no_acknowledged_submission(

@@ -265,6 +265,25 @@ async def test_sqlite_write_waits_for_another_writer_without_blocking_the_loop(
         assert await repo.count_submissions() == 2
 
 
+async def test_sqlite_processes_starting_together_on_a_new_file(tmp_path: Path) -> None:
+    # Two server processes (WORKERS=2) open the same new file at once; each repository has
+    # its own connection threads, so the two switches to WAL really race. SQLite refused
+    # one of them without waiting in about 4 of 10 tries before the switch polled.
+    for attempt in range(20):
+        url, _ = sqlite_url(tmp_path / str(attempt))
+        repos = await asyncio.gather(SqliteRepository.open(url), SqliteRepository.open(url))
+        try:
+            record = make_record(attempt)
+            results = await repos[0].write_batch(
+                [record], rate_limit_per_hour=LIMIT, now_hour=hour_number()
+            )
+            assert results[0].outcome == "accepted"
+            assert await repos[1].count_submissions() == 1
+        finally:
+            for repo in repos:
+                await repo.close()
+
+
 async def test_sqlite_lock_wait_gives_up_then_recovers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
