@@ -168,6 +168,8 @@ class Server:
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        # The server's own output, kept so that a server that dies can say why.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
 
     def launch(self) -> None:
         """Start the process (not waiting for it to be ready)."""
@@ -175,9 +177,18 @@ class Server:
             [sys.executable, "-m", "aggregation"],
             cwd=ROOT,
             env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines the server wrote, and its exit status if it has ended."""
+        assert self.proc is not None
+        self.log.seek(0)
+        tail = self.log.read().decode(errors="replace").splitlines()[-lines:]
+        status = self.proc.poll()
+        state = "running" if status is None else f"exited with status {status}"
+        return f"server {state}; its last output:\n" + "\n".join(tail)
 
     async def start(self) -> None:
         """Start and wait until /health answers."""
@@ -191,7 +202,7 @@ class Server:
                             return
                 except aiohttp.ClientError:
                     await asyncio.sleep(0.1)
-        raise RuntimeError("aggregation server did not start")
+        raise RuntimeError(f"aggregation server did not start: {self.log_tail()}")
 
     def _pids(self) -> list[int]:
         """The server process and its workers (WORKERS > 1)."""
@@ -228,3 +239,4 @@ class Server:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=20)
+        self.log.close()

@@ -39,6 +39,8 @@ class _Conn(asyncio.Protocol):
         self.buffer = bytearray()
         self.waiter: asyncio.Future[int] | None = None
         self.lost = lost
+        self.last_answer = False  # the server said "Connection: close" (hypercorn does so
+        # after keep_alive_max_requests answers on one connection)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
@@ -52,6 +54,8 @@ class _Conn(asyncio.Protocol):
         for line in bytes(self.buffer[:end]).lower().split(b"\r\n")[1:]:
             if line.startswith(b"content-length:"):
                 length = int(line[15:])
+            elif line == b"connection: close":
+                self.last_answer = True
         if len(self.buffer) < end + 4 + length:
             return
         status = int(self.buffer[9:12])
@@ -82,6 +86,9 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed: float = 0.0
+    # Requests sent again on a new connection because the server had closed an idle
+    # keep-alive one as they were sent (what HTTP clients do for an idempotent request).
+    resent: int = 0
 
     def count(self, status: int) -> None:
         self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -93,6 +100,20 @@ async def _connect(host: str, port: int) -> _Conn:
     return conn
 
 
+async def _send(
+    conn: _Conn, data: bytes, host: str, port: int, result: Result
+) -> tuple[_Conn, int]:
+    """Send on `conn`; once more on a new connection if the server had just closed it."""
+    if conn.last_answer:
+        conn = await _connect(host, port)
+    status = await conn.request(data)
+    if status == 0:
+        result.resent += 1
+        conn = await _connect(host, port)
+        status = await conn.request(data)
+    return conn, status
+
+
 async def closed_loop(host: str, port: int, requests: Sequence[bytes], concurrency: int) -> Result:
     """`concurrency` connections, each sending the next request as soon as it has an answer."""
     result = Result()
@@ -102,10 +123,7 @@ async def closed_loop(host: str, port: int, requests: Sequence[bytes], concurren
     async def client(conn: _Conn) -> None:
         for data in todo:
             started = time.perf_counter()
-            status = await conn.request(data)
-            if status == 0:  # the server ended the keep-alive connection: resend on a new one
-                conn = await _connect(host, port)
-                status = await conn.request(data)
+            conn, status = await _send(conn, data, host, port, result)
             result.latencies.append(time.perf_counter() - started)
             result.count(status)
 
@@ -128,7 +146,7 @@ async def open_loop(host: str, port: int, requests: Sequence[bytes], rate: float
         while idle and (idle[-1].transport is None or idle[-1].transport.is_closing()):
             idle.pop()  # closed by the server's keep-alive timeout
         conn = idle.pop() if idle else await _connect(host, port)
-        status = await conn.request(data)
+        conn, status = await _send(conn, data, host, port, result)
         result.latencies.append(time.perf_counter() - scheduled)
         result.count(status)
         if status:
@@ -153,10 +171,11 @@ async def open_loop(host: str, port: int, requests: Sequence[bytes], rate: float
 
 
 def main() -> None:
-    """Run one load from the command line; prints the result as one JSON object."""
+    """Run one load from the command line; writes the result as one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("url", help="http://host:port")
     parser.add_argument("bodies", type=Path, help="a file with one JSON body per line")
+    parser.add_argument("out", type=Path, help="where to write the result (JSON)")
     parser.add_argument("--path", default="/submit")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--concurrency", type=int, help="closed loop with N connections")
@@ -173,7 +192,7 @@ def main() -> None:
     else:
         load = open_loop(host, int(port), requests, args.rate)
     result = uvloop.run(load)
-    print(json.dumps(asdict(result)))
+    args.out.write_text(json.dumps(asdict(result)))
 
 
 if __name__ == "__main__":
