@@ -37,7 +37,7 @@ def main() -> None:
         config = hypercorn_config(settings)
         config.application_path = "aggregation.asgi:app"
         config.workers = settings.workers
-        raise SystemExit(run_workers(config, settings.workers))
+        raise SystemExit(run_workers(config))
     try:
         asyncio.run(_serve(settings), loop_factory=uvloop.new_event_loop if uvloop else None)
     except LifespanFailureError as err:

@@ -75,8 +75,8 @@ def _worker(config: Config, sockets: Sockets, shutdown_event: Event) -> None:
         startup_failed(err)
 
 
-def run_workers(config: Config, workers: int) -> int:
-    """Serve with `workers` processes on shared sockets; the exit status of the whole server.
+def run_workers(config: Config) -> int:
+    """Serve with `config.workers` processes on shared sockets; the whole server's exit status.
 
     Hypercorn's own multi-process runner reports 0 when a worker fails its start-up (it
     replaces the failed worker's status with those of the others it then stops), so Docker
@@ -94,7 +94,7 @@ def run_workers(config: Config, workers: int) -> int:
             target=_worker,
             kwargs={"config": config, "sockets": sockets, "shutdown_event": shutdown_event},
         )
-        for _ in range(workers)
+        for _ in range(config.workers)
     ]
     for process in processes:
         process.start()

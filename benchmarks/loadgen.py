@@ -39,8 +39,9 @@ class _Conn(asyncio.Protocol):
         self.buffer = bytearray()
         self.waiter: asyncio.Future[int] | None = None
         self.lost = lost
-        self.last_answer = False  # the server said "Connection: close" (hypercorn does so
-        # after keep_alive_max_requests answers on one connection)
+        # The server said "Connection: close" (hypercorn does after keep_alive_max_requests
+        # answers on one connection): the next request needs a new connection.
+        self.last_answer = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass

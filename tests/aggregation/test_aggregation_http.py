@@ -142,6 +142,16 @@ async def test_200_concurrent_submissions_all_stored_once(
         await repo.close()
 
 
+def worker_pids(parent: int) -> list[int]:
+    """The spawned worker processes (multiprocessing's resource tracker may be a child too)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [
+        int(pid)
+        for pid in children
+        if b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
 async def test_two_worker_processes_serve_and_share_the_database(
     server_factory: Callable[[], Server], database_url: str
 ) -> None:
@@ -160,8 +170,7 @@ async def test_two_worker_processes_serve_and_share_the_database(
         again = await asyncio.gather(*(post(b) for b in bodies))
         assert [status for status, _ in again] == [200] * 40
     assert server.proc is not None
-    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
-    assert len((await asyncio.to_thread(children.read_text)).split()) >= 2
+    assert len(await asyncio.to_thread(worker_pids, server.proc.pid)) >= 2
     repo = await open_repository(database_url)
     try:
         assert await repo.count_submissions() == 40
@@ -169,16 +178,6 @@ async def test_two_worker_processes_serve_and_share_the_database(
         await repo.close()
     server.proc.terminate()  # a graceful stop (docker stop) is a clean exit
     assert await asyncio.to_thread(server.proc.wait, 20) == 0
-
-
-def worker_pids(parent: int) -> list[int]:
-    """The spawned worker processes (multiprocessing's resource tracker may be a child too)."""
-    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    return [
-        int(pid)
-        for pid in children
-        if b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
 
 
 async def test_a_worker_that_dies_ends_the_server_with_its_status(
