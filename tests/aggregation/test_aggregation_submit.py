@@ -82,6 +82,18 @@ async def test_bad_value_is_422_without_echoing_it(app: Quart) -> None:
     assert all("input" not in p for p in data["problems"])
 
 
+async def test_version_shaped_like_an_address_is_422(app: Quart) -> None:
+    # It fits the version pattern; the raw-body privacy scan refuses it before validation
+    # (and validation would too: the core's version type refuses address-shaped values).
+    body = payload()
+    body["installation"]["app_version"] = "10.0.0.7"
+    response = await app.test_client().post("/submit", json=body)
+    assert response.status_code == 422
+    data = await response.get_json()
+    assert data["kind"] == "ipv4"
+    assert "10.0.0.7" not in json.dumps(data)
+
+
 async def test_unknown_schema_version_is_422(app: Quart) -> None:
     body = payload()
     body["schema_version"] = "9.9"

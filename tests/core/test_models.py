@@ -101,6 +101,8 @@ def test_submission_id_is_deterministic_per_installation_and_period() -> None:
         (("installation", "country_code"), "de", "country_code"),
         (("installation", "deployment_mode"), "kubernetes", "deployment_mode"),
         (("installation", "app_version"), "2.4.0 (build on alice's laptop)", "app_version"),
+        # Fits the version pattern, but it is an address (hypothesis found it in the guard).
+        (("installation", "app_version"), "192.168.1.23", "app_version"),
         (("installation", "platform"), "Linux-6.1-raspi", "platform"),
         (("installation", "installation_id"), "not-a-uuid", "installation_id"),
         (("printer_fleet", "printer_types"), ["bambu_lab", "my printer"], "printer_types"),

@@ -95,6 +95,9 @@ def test_find_pii_looks_into_nested_structures_and_keys() -> None:
             {"error_type": "not a class", "component": "printer"},
             {"component": "printer"},
         ),
+        ("app_start", {"app_version": "192.168.1.23"}, {}),
+        ("app_start", {"app_version": "2.0.1.4"}, {}),  # four short groups read as an address
+        ("app_start", {"app_version": "2025.4.4"}, {"app_version": "2025.4.4"}),
         (
             "file_downloaded",
             {"file_type": ".3MF", "file_size": 4_200_000},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -95,7 +96,28 @@ Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 VERSION_PATTERN = (
     r"^\d{1,4}(\.\d{1,6}){0,3}([.\-+]?(a|b|rc|dev|post|alpha|beta|pre|local)\.?\d{0,6}){0,2}$"
 )
-VersionStr = Annotated[str, StringConstraints(max_length=32, pattern=VERSION_PATTERN)]
+# An IPv4 address: the privacy guard's detector, and what no version may look like.
+IPV4_PATTERN = r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"
+_IPV4 = re.compile(IPV4_PATTERN)
+_VERSION = re.compile(VERSION_PATTERN)
+
+
+def is_version(value: str) -> bool:
+    """A release number that is not also an IPv4 address ("192.168.1.23" fits the pattern)."""
+    return len(value) <= 32 and _VERSION.match(value) is not None and not _IPV4.search(value)
+
+
+def _check_version(value: str) -> str:
+    if not is_version(value):
+        raise ValueError("looks like an IP address, not a version")
+    return value
+
+
+# The pattern stays in the JSON schema; the address check needs look-around, which
+# pydantic's regex engine does not have.
+VersionStr = Annotated[
+    str, StringConstraints(max_length=32, pattern=VERSION_PATTERN), AfterValidator(_check_version)
+]
 PythonVersion = Annotated[str, StringConstraints(pattern=r"^\d{1,2}\.\d{1,3}(\.\d{1,3})?$")]
 PlatformName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,23}$")]
 CountryCode = Annotated[

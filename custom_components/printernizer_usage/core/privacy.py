@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .models import MAX_COUNT, VERSION_PATTERN, DeploymentMode, PrinterType
+from .models import IPV4_PATTERN, MAX_COUNT, DeploymentMode, PrinterType, is_version
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ Scalar = str | int | bool
 # --- detectors: anything that looks personal is refused, wherever it is nested -------------
 
 _EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
-_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_IPV4 = re.compile(IPV4_PATTERN)
 _IPV6 = re.compile(r"(?i)(?<![0-9a-f:])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![0-9a-f:])")
 _MAC = re.compile(r"(?i)(?<![0-9a-f])(?:[0-9a-f]{2}[:-]){5}[0-9a-f]{2}(?![0-9a-f])")
 _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://|\bwww\.")
@@ -105,7 +105,6 @@ COMPONENTS: Final = frozenset(
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _ERROR_CLASS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")
 _ERROR_PREFIX = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)")
-_VERSION = re.compile(VERSION_PATTERN)
 
 
 class Rejected(ValueError):
@@ -181,7 +180,7 @@ def _boolean(value: Any) -> bool:
 
 
 def _version(value: Any) -> str:
-    if isinstance(value, str) and len(value) <= 32 and _VERSION.match(value):
+    if isinstance(value, str) and is_version(value):
         return value
     raise Rejected("not a version")
 
