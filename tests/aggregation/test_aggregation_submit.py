@@ -78,7 +78,7 @@ async def test_bad_value_is_422_without_echoing_it(app: Quart) -> None:
     assert response.status_code == 422
     data = await response.get_json()
     assert data["field"] == "installation.country_code"
-    assert "QQ" not in json.dumps(data["problems"][0]["message"]) or True
+    assert "QQ" not in json.dumps(data)
     assert all("input" not in p for p in data["problems"])
 
 

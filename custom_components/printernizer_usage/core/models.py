@@ -86,7 +86,7 @@ def _day_rounded(value: datetime) -> datetime:
 
 def _check_country(value: str) -> str:
     if value != UNKNOWN_COUNTRY and value not in COUNTRY_CODES:
-        raise ValueError(f"'{value}' is not an ISO 3166-1 alpha-2 country code (use 'XX')")
+        raise ValueError("not an ISO 3166-1 alpha-2 country code (use 'XX')")
     return value
 
 
