@@ -92,9 +92,14 @@ def _check_country(value: str) -> str:
 
 DayTime = Annotated[datetime, AfterValidator(_day_rounded)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
-# A release number, not free text: 2.4.0, 2025.4.4, 1.0.0-beta.2, 2.1rc1, 0.9.post1+local3.
+# What a host that does not say its version reports: an explicit value the server accepts and
+# buckets as its own version row, never a guess.
+UNKNOWN_VERSION = "unknown"
+# A release number, not free text: 2.4.0, 2025.4.4, 1.0.0-beta.2, 2.1rc1, 0.9.post1+local3 —
+# or the literal UNKNOWN_VERSION.
 VERSION_PATTERN = (
-    r"^\d{1,4}(\.\d{1,6}){0,3}([.\-+]?(a|b|rc|dev|post|alpha|beta|pre|local)\.?\d{0,6}){0,2}$"
+    r"^(?:unknown|\d{1,4}(\.\d{1,6}){0,3}"
+    r"([.\-+]?(a|b|rc|dev|post|alpha|beta|pre|local)\.?\d{0,6}){0,2})$"
 )
 # An IPv4 address: the privacy guard's detector, and what no version may look like.
 IPV4_PATTERN = r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"
