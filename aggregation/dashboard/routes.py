@@ -25,6 +25,7 @@ from .. import reports
 from ..auth import is_admin_request, key_matches, require_admin
 from ..blueprints.common import client_address, guard_storage, repository, settings, stats
 from . import charts, session
+from .community import build_community
 from .throttle import LoginThrottle
 
 THROTTLE = "LOGIN_THROTTLE"
@@ -195,7 +196,7 @@ async def community() -> Any:
     conf = settings()
     if not conf.public_page:
         abort(404)
-    page = await guard_storage(charts.build_community(stats(), conf.k_anonymity), "dashboard")
+    page = await guard_storage(build_community(stats(), conf.k_anonymity), "dashboard")
     return await render_template("community.html", k=conf.k_anonymity, **page)
 
 
