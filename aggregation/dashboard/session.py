@@ -109,6 +109,16 @@ async def authenticate(repository: Repository) -> None:
     if not await session_alive(repository, _record_key(session_id), now=int(time.time())):
         session.clear()
         return
+    await require_csrf()
+    grant_session()
+
+
+async def require_csrf() -> None:
+    """Refuse (403) a state-changing request without the session's CSRF token.
+
+    Call it before granting rights that the browser sends by itself (a cookie, or a sign-in
+    done by a proxy in front of the server), never for an API key the caller presents.
+    """
     if request.method not in SAFE_METHODS and not csrf_valid(await _csrf_presented()):
         raise ApiError(
             403,
@@ -116,4 +126,3 @@ async def authenticate(repository: Repository) -> None:
             f"page's token as '{CSRF_FIELD}' or the {CSRF_HEADER} header, or use the API key",
             reason="csrf",
         )
-    grant_session()
