@@ -60,8 +60,8 @@ def login_throttle() -> LoginThrottle:
 @blueprint.before_app_request
 async def _authenticate_session() -> None:
     """Every request: a live session grants admin rights; writes with it need the CSRF token."""
-    if request.endpoint == "dashboard.static":
-        return
+    if request.endpoint == "dashboard.static" or not session.carries_session():
+        return  # nothing to look up: most requests (clients, health, metrics) end here
     await guard_storage(session.authenticate(repository()), "dashboard")
 
 

@@ -95,6 +95,11 @@ async def _csrf_presented() -> str | None:
     return None
 
 
+def carries_session() -> bool:
+    """Whether the request's cookie names a session (alive or not: `authenticate` decides)."""
+    return isinstance(session.get("sid"), str)
+
+
 async def authenticate(repository: Repository) -> None:
     """Before each request: grant admin rights to a live session, CSRF-checked when it writes.
 
