@@ -150,6 +150,7 @@ async def render(settings: Settings, fleet: list[Member]) -> str:
 
 def check(html: str, fleet: list[Member], k: int) -> Page:
     """No derivable hidden group, every named row and "other" hold k or more."""
+    assert "<script" not in html, "the page loads no data: what it shows is all there is"
     page = read_page(html)
     assert derived_groups(page, k) == [], html
     for title, dimension in {**EXCLUSIVE, **MULTI}.items():
