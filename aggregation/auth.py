@@ -1,4 +1,9 @@
-"""Admin authorisation: API key (Bearer or X-API-Key, constant-time) or a dashboard session."""
+"""Admin authorisation: API key (Bearer or X-API-Key, constant-time) or a dashboard session.
+
+A session counts only after the dashboard's request check (dashboard/session.py) found its
+server-side record alive and, for a state-changing request, its CSRF token: that check calls
+`grant_session`. A request that presents a key is judged by the key alone.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 from functools import wraps
 
-from quart import current_app, request, session
+from quart import current_app, g, request
 
 from .errors import ApiError
 from .settings import Settings
@@ -21,6 +26,16 @@ def presented_key() -> str | None:
     return key.strip() if key is not None else None
 
 
+def grant_session() -> None:
+    """Mark the current request as carried by a live, CSRF-checked admin session."""
+    g.admin_session = True
+
+
+def session_granted() -> bool:
+    """Whether `grant_session` ran for the current request."""
+    return g.get("admin_session", False) is True
+
+
 def key_matches(candidate: str, expected: str) -> bool:
     """Constant-time comparison (never short-circuits on the first differing byte)."""
     return bool(expected) and hmac.compare_digest(candidate.encode(), expected.encode())
@@ -31,10 +46,10 @@ def is_admin() -> bool:
     settings: Settings = current_app.config["SETTINGS"]
     if not settings.admin_enabled:
         return False
-    if session.get("admin") is True:
-        return True
     key = presented_key()
-    return key is not None and key_matches(key, settings.api_key)
+    if key is None:
+        return session_granted()
+    return key_matches(key, settings.api_key)
 
 
 def check_admin() -> None:
@@ -42,10 +57,10 @@ def check_admin() -> None:
     settings: Settings = current_app.config["SETTINGS"]
     if not settings.admin_enabled:
         raise ApiError(503, "admin API disabled: set API_KEY", reason="admin_disabled")
-    if session.get("admin") is True:
-        return
     key = presented_key()
     if key is None:
+        if session_granted():
+            return
         raise ApiError(
             401,
             "admin key required: send 'Authorization: Bearer <API_KEY>' or 'X-API-Key'",
@@ -72,9 +87,11 @@ is_admin_request = is_admin
 
 __all__ = [
     "check_admin",
+    "grant_session",
     "is_admin",
     "is_admin_request",
     "key_matches",
     "presented_key",
     "require_admin",
+    "session_granted",
 ]

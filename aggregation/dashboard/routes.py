@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 import zipfile
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ from quart import (
     Blueprint,
     Response,
     abort,
+    current_app,
     redirect,
     render_template,
     request,
@@ -21,8 +23,12 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .. import reports
 from ..auth import is_admin_request, key_matches, require_admin
-from ..blueprints.common import guard_storage, repository, settings, stats
+from ..blueprints.common import client_address, guard_storage, repository, settings, stats
 from . import charts, session
+from .community import build_community
+from .throttle import LoginThrottle
+
+THROTTLE = "LOGIN_THROTTLE"
 
 blueprint = Blueprint(
     "dashboard",
@@ -42,6 +48,21 @@ CSP = (
 @blueprint.record_once
 def _on_register(state: Any) -> None:
     session.configure_cookie(state.app)
+    state.app.config.setdefault(THROTTLE, LoginThrottle(state.app.secret_key or ""))
+
+
+def login_throttle() -> LoginThrottle:
+    """The app's sign-in throttle (its counters are in the database)."""
+    value: LoginThrottle = current_app.config[THROTTLE]
+    return value
+
+
+@blueprint.before_app_request
+async def _authenticate_session() -> None:
+    """Every request: a live session grants admin rights; writes with it need the CSRF token."""
+    if request.endpoint == "dashboard.static" or not session.carries_session():
+        return  # nothing to look up: most requests (clients, health, metrics) end here
+    await guard_storage(session.authenticate(repository()), "dashboard")
 
 
 @blueprint.after_app_request
@@ -82,22 +103,33 @@ async def login_submit() -> Any:
             error="No API_KEY is configured on this server, so nobody can sign in.",
         )
         return html, 403
+    throttled = await guard_storage(
+        login_throttle().attempt(repository(), client_address(), time.time()), "dashboard"
+    )
+    if throttled is not None:
+        minutes = max(1, -(-throttled.retry_after // 60))
+        who = "from your network" if throttled.scope == "client" else "on this server"
+        html = await render_template(
+            "login.html",
+            csrf_token=session.csrf_token(),
+            error=f"Too many sign-in attempts {who}. Try again in {minutes} minute"
+            f"{'s' if minutes != 1 else ''}.",
+        )
+        return html, 429, {"Retry-After": str(throttled.retry_after)}
     if not key_matches(form.get("api_key", ""), settings().api_key):
         await asyncio.sleep(session.FAILED_LOGIN_DELAY_S)
         html = await render_template(
             "login.html", csrf_token=session.csrf_token(), error="That key is not right."
         )
         return html, 401
-    session.log_in()
+    await guard_storage(session.log_in(repository()), "dashboard")
     return redirect(url_for("dashboard.index"))
 
 
 @blueprint.post("/dashboard/logout")
 async def logout() -> WerkzeugResponse:
-    """End the admin session (CSRF-checked so another site cannot sign you out)."""
-    form = await request.form
-    if session.csrf_valid(form.get("csrf_token")):
-        session.log_out()
+    """End the admin session everywhere (a live session's CSRF token was checked before)."""
+    await guard_storage(session.log_out(repository()), "dashboard")
     return redirect(url_for("dashboard.login"))
 
 
@@ -164,7 +196,7 @@ async def community() -> Any:
     conf = settings()
     if not conf.public_page:
         abort(404)
-    page = await guard_storage(charts.build_community(stats(), conf.k_anonymity), "dashboard")
+    page = await guard_storage(build_community(stats(), conf.k_anonymity), "dashboard")
     return await render_template("community.html", k=conf.k_anonymity, **page)
 
 

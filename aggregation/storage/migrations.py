@@ -63,3 +63,23 @@ _V1_COMMON = (
 
 SQLITE_MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [(1, _V1_COMMON)]
 POSTGRES_MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [(1, _V1_COMMON)]
+
+# v2: dashboard sign-in state shared by every server process (aggregation/storage/signin.py).
+# Sessions are stored as the sha256 of their random id; login attempts per time window under
+# an HMAC of (window, client network) keyed with SECRET_KEY, or "*" for all clients together.
+# Both tables hold short-lived rows only (expired ones are deleted); neither has an address.
+_V2_SIGNIN = (
+    """CREATE TABLE IF NOT EXISTS admin_sessions (
+        session_hash TEXT PRIMARY KEY,
+        expires_at BIGINT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS admin_sessions_expiry ON admin_sessions (expires_at)",
+    """CREATE TABLE IF NOT EXISTS login_attempts (
+        bucket TEXT NOT NULL,
+        window_start BIGINT NOT NULL,
+        attempts INTEGER NOT NULL,
+        PRIMARY KEY (bucket, window_start)
+    )""",
+)
+SQLITE_MIGRATIONS.append((2, _V2_SIGNIN))
+POSTGRES_MIGRATIONS.append((2, _V2_SIGNIN))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 
 from agg_payloads import payload
@@ -34,8 +35,16 @@ async def test_stats_need_the_admin(app: Quart) -> None:
     assert (
         await client.get("/stats/overview", headers={"X-API-Key": ADMIN_KEY})
     ).status_code == 200
+    # The dashboard's sign-in opens the same API (a session is a server-side record: a cookie
+    # that merely claims to be an admin's is not one).
     async with client.session_transaction() as session:
         session["admin"] = True
+    assert (await client.get("/stats/overview")).status_code == 401
+    login = await client.get("/dashboard/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await login.get_data(as_text=True))
+    assert token
+    form = {"api_key": ADMIN_KEY, "csrf_token": token.group(1)}
+    assert (await client.post("/dashboard/login", form=form)).status_code == 302
     assert (await client.get("/stats/overview")).status_code == 200
 
 

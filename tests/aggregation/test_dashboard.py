@@ -88,7 +88,8 @@ async def test_login_page_flow_and_logout(app: Quart) -> None:
     assert (await client.get("/stats/summary")).status_code == 200
     # Logging out needs the form's token: another site cannot sign the maintainer out.
     token = TOKEN.search(html).group(1)  # type: ignore[union-attr]
-    await client.post("/dashboard/logout", form={"csrf_token": "forged"})
+    forged = await client.post("/dashboard/logout", form={"csrf_token": "forged"})
+    assert forged.status_code == 403
     assert (await client.get("/dashboard/data.json")).status_code == 200
     resp = await client.post("/dashboard/logout", form={"csrf_token": token})
     assert resp.headers["Location"] == "/dashboard/login"

@@ -160,11 +160,17 @@ async def test_dashboard_in_chromium(server: str, tmp_path: Path) -> None:
             await mobile.wait_for_timeout(600)
             await mobile.screenshot(path=str(SHOTS / "dashboard-mobile.png"), full_page=True)
 
-            # Signing out ends the session for good.
+            # Signing out ends the session for good, also for a copy of the cookie taken before.
             await page.click("text=Sign out")
             await page.wait_for_url(f"{server}/dashboard/login")
             await page.goto(f"{server}/dashboard")
             assert page.url.endswith("/dashboard/login")
+            assert any(c["name"] == "aggregation_session" for c in state["cookies"])
+            copied = await browser.new_context(storage_state=state)
+            stolen = await copied.new_page()
+            await stolen.goto(f"{server}/dashboard")
+            assert stolen.url.endswith("/dashboard/login"), "the copied cookie opens nothing"
+            await copied.close()
 
             public = await context.new_page()
             await public.goto(f"{server}/community")
