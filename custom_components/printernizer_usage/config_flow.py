@@ -206,6 +206,7 @@ class PrinternizerUsageOptionsFlow(OptionsFlow):
     def __init__(self) -> None:
         """Nothing chosen yet."""
         self._options: dict[str, Any] = {}
+        self._submit_key = ""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Sharing on/off, retention, the submit key, and on opting out a remote deletion.
@@ -226,11 +227,7 @@ class PrinternizerUsageOptionsFlow(OptionsFlow):
                 CONF_SHARE: share,
                 CONF_RETENTION_DAYS: int(user_input[CONF_RETENTION_DAYS]),
             }
-            # The key belongs to the server (entry data, beside the endpoint); saved at once, so
-            # the preview's confirmation sends with it.
-            data = _with_submit_key(dict(entry.data), user_input.get(CONF_SUBMIT_KEY, ""))
-            if data != entry.data:
-                self.hass.config_entries.async_update_entry(entry, data=data)
+            self._submit_key = user_input.get(CONF_SUBMIT_KEY, "")
             if share and not was_sharing:
                 error = await async_validate_endpoint(
                     self.hass, entry.data[CONF_ENDPOINT], probe=True, service=runtime.service
@@ -244,7 +241,7 @@ class PrinternizerUsageOptionsFlow(OptionsFlow):
                     # knows about the deletion; the submitter retries it until the server
                     # confirms.
                     await runtime.submitter.opt_out(delete_remote=True)
-                return self.async_create_entry(data=self._options)
+                return self._async_save(self._options)
         suggested = user_input or {
             CONF_SHARE: was_sharing,
             CONF_RETENTION_DAYS: entry.options.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS),
@@ -285,13 +282,23 @@ class PrinternizerUsageOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Share from now on."""
-        return self.async_create_entry(data=self._options)
+        return self._async_save(self._options)
 
     async def async_step_decline_share(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Keep sharing off; the other choices (retention) still apply."""
-        return self.async_create_entry(data={**self._options, CONF_SHARE: False})
+        return self._async_save({**self._options, CONF_SHARE: False})
+
+    @callback
+    def _async_save(self, options: dict[str, Any]) -> ConfigFlowResult:
+        """Save the options, and the submit key where it belongs: with the endpoint in the
+        entry's data (saved only now, so a flow left half-way changes nothing)."""
+        entry: PrinternizerUsageConfigEntry = self.config_entry
+        data = _with_submit_key(dict(entry.data), self._submit_key)
+        if data != entry.data:
+            self.hass.config_entries.async_update_entry(entry, data=data)
+        return self.async_create_entry(data=options)
 
 
 def _with_submit_key(data: dict[str, Any], key: str) -> dict[str, Any]:
