@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from dataclasses import dataclass, field
@@ -58,6 +59,9 @@ class PrinternizerUsageData:
     submitter: Submitter
     coordinator: PrinternizerUsageCoordinator
     closed: bool = field(default=False)
+    # A data change and an options change (one dialog can make both) each run the update
+    # listener; applying them one after the other keeps opt-in and opt-out from interleaving.
+    settings_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def async_shutdown(self) -> None:
         """Stop sending, write what is queued and close the database (safe to call twice)."""

@@ -161,7 +161,8 @@ def _format_value(value: Any, label: str, indent: int, width: int, lines: list[s
     pad = " " * indent
     if isinstance(value, dict) and value:
         if label:
-            lines.append(f"{pad}{label}:")
+            # A map inside a list is marked by its dash alone.
+            lines.append(f"{pad}-" if label == "-" else f"{pad}{label}:")
             indent += 2
         for key, item in value.items():
             _format_value(item, str(key), indent, width, lines)
@@ -203,25 +204,26 @@ async def async_apply_settings(hass: HomeAssistant, entry: PrinternizerUsageConf
     a reload.
     """
     runtime = entry.runtime_data
-    service = runtime.service
-    runtime.submitter.submit_key = entry.data.get(CONF_SUBMIT_KEY) or None
-    if (identity := Identity.from_entry_data(entry.data)) is not None:
-        # The id the setup flow's preview showed becomes this installation's id; then it is
-        # kept only in the database (one place for the deletion secret).
-        await identity.async_adopt(service)
-        hass.config_entries.async_update_entry(
-            entry,
-            data={k: v for k, v in entry.data.items() if k not in identity.as_entry_data()},
-        )
-    settings = await service.get_settings()
-    endpoint: str | None = entry.data.get(CONF_ENDPOINT)
-    if settings.endpoint != endpoint:
-        await service.set_endpoint(endpoint)
-    retention = int(entry.options.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS))
-    if settings.retention_days != retention:
-        await service.set_retention_days(retention)
-    share = bool(entry.options.get(CONF_SHARE, False))
-    if share and not settings.opted_in:
-        await service.opt_in(endpoint=endpoint)
-    elif not share and settings.opted_in:
-        await runtime.submitter.opt_out(delete_remote=False)
+    async with runtime.settings_lock:
+        service = runtime.service
+        runtime.submitter.submit_key = entry.data.get(CONF_SUBMIT_KEY) or None
+        if (identity := Identity.from_entry_data(entry.data)) is not None:
+            # The id the setup flow's preview showed becomes this installation's id; then it is
+            # kept only in the database (one place for the deletion secret).
+            await identity.async_adopt(service)
+            hass.config_entries.async_update_entry(
+                entry,
+                data={k: v for k, v in entry.data.items() if k not in identity.as_entry_data()},
+            )
+        settings = await service.get_settings()
+        endpoint: str | None = entry.data.get(CONF_ENDPOINT)
+        if settings.endpoint != endpoint:
+            await service.set_endpoint(endpoint)
+        retention = int(entry.options.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS))
+        if settings.retention_days != retention:
+            await service.set_retention_days(retention)
+        share = bool(entry.options.get(CONF_SHARE, False))
+        if share and not settings.opted_in:
+            await service.opt_in(endpoint=endpoint)
+        elif not share and settings.opted_in:
+            await runtime.submitter.opt_out(delete_remote=False)
