@@ -449,3 +449,33 @@ async def test_options_when_not_loaded(
     result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "not_loaded"
+
+
+async def test_leftover_candidate_id_is_not_reused(
+    hass: HomeAssistant, config_dir: Path, aggregation_server: tuple[str, Path]
+) -> None:
+    """A database an older version left behind at the preview (with a candidate id and a
+    deletion secret) does not lend its id to the next setup: the preview's id wins."""
+    from custom_components.printernizer_usage.sharing import async_create_service
+
+    leftover = await async_create_service(hass)
+    await leftover.start()
+    await leftover.store.set_settings(
+        {
+            "candidate_installation_id": "0b7e7f6c-5d1a-4c55-9a53-3f0b1b4f2c11",
+            "deletion_secret": "left-behind-secret",
+        }
+    )
+    await leftover.stop()
+
+    url, _db = aggregation_server
+    flow_id, preview = await _to_preview_step(hass, url)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"next_step_id": "confirm_share"}
+    )
+    await hass.async_block_till_done()
+    service = result["result"].runtime_data.service
+    settings = await service.get_settings()
+    assert str(settings.installation_id) == shown_installation_id(preview)
+    assert await service.deletion_secret() != "left-behind-secret"
+    assert "0b7e7f6c" not in json.dumps((await service.export())["tables"])
