@@ -57,7 +57,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrinternizerUsageConfigE
     runtime = PrinternizerUsageData(service=service, submitter=submitter, coordinator=coordinator)
     entry.runtime_data = runtime
     try:
-        await async_apply_settings(entry)
+        await async_apply_settings(hass, entry)
         await async_update_fleet(hass, entry)
         await coordinator.async_config_entry_first_refresh()
         await submitter.start()
@@ -82,12 +82,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrinternizerUsageConfigE
 
 
 async def _async_update_listener(hass: HomeAssistant, entry: PrinternizerUsageConfigEntry) -> None:
-    """Changed options or endpoint: reload, and setup applies them to the engine.
+    """Changed options, endpoint or submit key: the running engine takes them over.
 
-    A reload (rather than changing the running engine in place) cannot race with the reload
-    that the reconfigure flow schedules itself.
+    No reload: a reload would leave the entry not loaded for a moment, and the options dialog
+    opened in that moment could not show the current choices.
     """
-    hass.config_entries.async_schedule_reload(entry.entry_id)
+    runtime = entry.runtime_data
+    if runtime.closed:
+        return
+    await async_apply_settings(hass, entry)
+    await runtime.coordinator.async_request_refresh()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PrinternizerUsageConfigEntry) -> bool:

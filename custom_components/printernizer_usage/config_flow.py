@@ -28,6 +28,7 @@ from .const import (
     CONF_ENDPOINT,
     CONF_RETENTION_DAYS,
     CONF_SHARE,
+    CONF_SUBMIT_KEY,
     DEFAULT_RETENTION_DAYS,
     DOMAIN,
     MAX_RETENTION_DAYS,
@@ -37,7 +38,8 @@ from .coordinator import PrinternizerUsageConfigEntry
 from .core.models import CONSENT_VERSION
 from .core.submitter import DEFAULT_ENDPOINT
 from .sharing import (
-    async_temporary_service,
+    Identity,
+    async_flow_preview,
     async_validate_endpoint,
     clean_endpoint,
     format_payload,
@@ -47,13 +49,21 @@ _LOGGER = logging.getLogger(__name__)
 
 TITLE = "Printernizer usage statistics"
 URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
+# A credential: masked in the dialog like a password, never shown in diagnostics.
+KEY_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 SHARING_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_SHARE, default=False): BooleanSelector(),
         vol.Required(CONF_ENDPOINT, default=DEFAULT_ENDPOINT): URL_SELECTOR,
+        vol.Optional(CONF_SUBMIT_KEY): KEY_SELECTOR,
     }
 )
-RECONFIGURE_SCHEMA = vol.Schema({vol.Required(CONF_ENDPOINT): URL_SELECTOR})
+RECONFIGURE_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_ENDPOINT): URL_SELECTOR,
+        vol.Optional(CONF_SUBMIT_KEY): KEY_SELECTOR,
+    }
+)
 RETENTION_SELECTOR = NumberSelector(
     NumberSelectorConfig(
         min=MIN_RETENTION_DAYS,
@@ -72,8 +82,11 @@ class PrinternizerUsageConfigFlow(ConfigFlow, domain=DOMAIN):
     VERSION = 1
 
     def __init__(self) -> None:
-        """Start with sharing off and the project's endpoint."""
+        """Start with sharing off and the project's endpoint; no identity until a preview."""
         self._endpoint = DEFAULT_ENDPOINT
+        self._submit_key = ""
+        # Made for the preview and kept only in this flow: an abandoned flow leaves nothing.
+        self._identity: Identity | None = None
 
     @staticmethod
     @callback
@@ -98,6 +111,7 @@ class PrinternizerUsageConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             self._endpoint = clean_endpoint(user_input[CONF_ENDPOINT])
+            self._submit_key = user_input.get(CONF_SUBMIT_KEY, "").strip()
             share: bool = user_input[CONF_SHARE]
             error = await async_validate_endpoint(self.hass, self._endpoint, probe=share)
             if error:
@@ -115,9 +129,14 @@ class PrinternizerUsageConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_preview(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Show the exact payload that would be sent, then let the user confirm or decline."""
-        async with async_temporary_service(self.hass) as service:
-            payload = await service.preview()
+        """Show the exact payload that would be sent, then let the user confirm or decline.
+
+        The identity in it is made here and kept in this flow until the entry is created, so
+        nothing is written before that and the id shown is the id the entry then uses.
+        """
+        if self._identity is None:
+            self._identity = Identity.new()
+        payload = await async_flow_preview(self.hass, self._identity)
         return self.async_show_menu(
             step_id="preview",
             menu_options=PREVIEW_MENU,
@@ -141,16 +160,24 @@ class PrinternizerUsageConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @callback
     def _async_create(self, *, share: bool) -> ConfigFlowResult:
+        data: dict[str, Any] = {CONF_ENDPOINT: self._endpoint}
+        if self._submit_key:
+            data[CONF_SUBMIT_KEY] = self._submit_key
+        if share and self._identity is not None:
+            data.update(self._identity.as_entry_data())
         return self.async_create_entry(
             title=TITLE,
-            data={CONF_ENDPOINT: self._endpoint},
+            data=data,
             options={CONF_SHARE: share, CONF_RETENTION_DAYS: DEFAULT_RETENTION_DAYS},
         )
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the endpoint (checked against the server while sharing is on)."""
+        """Change the endpoint and its submit key (the endpoint is checked while sharing is on).
+
+        The running engine takes the change over without a reload (see the update listener).
+        """
         entry: PrinternizerUsageConfigEntry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -160,9 +187,10 @@ class PrinternizerUsageConfigFlow(ConfigFlow, domain=DOMAIN):
             if error:
                 errors[CONF_ENDPOINT] = error
             else:
-                return self.async_update_reload_and_abort(
-                    entry, data_updates={CONF_ENDPOINT: endpoint}
-                )
+                data = {**entry.data, CONF_ENDPOINT: endpoint}
+                data = _with_submit_key(data, user_input.get(CONF_SUBMIT_KEY, ""))
+                self.hass.config_entries.async_update_entry(entry, data=data)
+                return self.async_abort(reason="reconfigure_successful")
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
@@ -178,11 +206,17 @@ class PrinternizerUsageOptionsFlow(OptionsFlow):
     def __init__(self) -> None:
         """Nothing chosen yet."""
         self._options: dict[str, Any] = {}
+        self._submit_key = ""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Sharing on/off, retention, and on opting out whether the server deletes our data."""
+        """Sharing on/off, retention, the submit key, and on opting out a remote deletion.
+
+        Saving never reloads the entry (the update listener applies the change to the running
+        engine), so the options can be opened again at once.
+        """
         entry: PrinternizerUsageConfigEntry = self.config_entry
         if entry.state is not ConfigEntryState.LOADED:
+            # Only a failed or disabled setup gets here; the abort text says what to do.
             return self.async_abort(reason="not_loaded")
         runtime = entry.runtime_data
         errors: dict[str, str] = {}
@@ -193,6 +227,7 @@ class PrinternizerUsageOptionsFlow(OptionsFlow):
                 CONF_SHARE: share,
                 CONF_RETENTION_DAYS: int(user_input[CONF_RETENTION_DAYS]),
             }
+            self._submit_key = user_input.get(CONF_SUBMIT_KEY, "")
             if share and not was_sharing:
                 error = await async_validate_endpoint(
                     self.hass, entry.data[CONF_ENDPOINT], probe=True, service=runtime.service
@@ -206,16 +241,18 @@ class PrinternizerUsageOptionsFlow(OptionsFlow):
                     # knows about the deletion; the submitter retries it until the server
                     # confirms.
                     await runtime.submitter.opt_out(delete_remote=True)
-                return self.async_create_entry(data=self._options)
+                return self._async_save(self._options)
         suggested = user_input or {
             CONF_SHARE: was_sharing,
             CONF_RETENTION_DAYS: entry.options.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS),
+            CONF_SUBMIT_KEY: entry.data.get(CONF_SUBMIT_KEY, ""),
             CONF_DELETE_REMOTE: False,
         }
         schema = vol.Schema(
             {
                 vol.Required(CONF_SHARE): BooleanSelector(),
                 vol.Required(CONF_RETENTION_DAYS): RETENTION_SELECTOR,
+                vol.Optional(CONF_SUBMIT_KEY): KEY_SELECTOR,
                 vol.Optional(CONF_DELETE_REMOTE): BooleanSelector(),
             }
         )
@@ -245,10 +282,27 @@ class PrinternizerUsageOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Share from now on."""
-        return self.async_create_entry(data=self._options)
+        return self._async_save(self._options)
 
     async def async_step_decline_share(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Keep sharing off; the other choices (retention) still apply."""
-        return self.async_create_entry(data={**self._options, CONF_SHARE: False})
+        return self._async_save({**self._options, CONF_SHARE: False})
+
+    @callback
+    def _async_save(self, options: dict[str, Any]) -> ConfigFlowResult:
+        """Save the options, and the submit key where it belongs: with the endpoint in the
+        entry's data (saved only now, so a flow left half-way changes nothing)."""
+        entry: PrinternizerUsageConfigEntry = self.config_entry
+        data = _with_submit_key(dict(entry.data), self._submit_key)
+        if data != entry.data:
+            self.hass.config_entries.async_update_entry(entry, data=data)
+        return self.async_create_entry(data=options)
+
+
+def _with_submit_key(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """Entry data with the submit key set, or removed when the field was left empty."""
+    key = key.strip()
+    without = {k: v for k, v in data.items() if k != CONF_SUBMIT_KEY}
+    return {**without, CONF_SUBMIT_KEY: key} if key else without

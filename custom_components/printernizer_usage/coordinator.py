@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -19,7 +21,7 @@ from .const import (
     REFRESH_COOLDOWN,
     UPDATE_INTERVAL,
 )
-from .core.models import LocalStats, SharingState, SubmissionStatus
+from .core.models import LocalStats, SharingState, SubmissionStatus, TimePeriod, UsageStats
 from .core.service import UsageStatsService
 from .core.store import StoreError
 from .core.submitter import Submitter
@@ -30,10 +32,22 @@ type PrinternizerUsageConfigEntry = ConfigEntry[PrinternizerUsageData]
 
 
 @dataclass(frozen=True, slots=True)
+class WeekCounts:
+    """This calendar week's counters: from Monday 00:00 UTC (the core counts whole UTC days)
+    up to now, so they only grow during the week and start again from 0 every Monday."""
+
+    start: datetime
+    usage: UsageStats
+    errors: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class UsageData:
-    """One snapshot for the entities: the local statistics and the delivery state."""
+    """One snapshot for the entities: the local statistics, this week's counters and the
+    delivery state."""
 
     stats: LocalStats
+    week: WeekCounts
     status: SubmissionStatus
 
 
@@ -45,6 +59,9 @@ class PrinternizerUsageData:
     submitter: Submitter
     coordinator: PrinternizerUsageCoordinator
     closed: bool = field(default=False)
+    # A data change and an options change (one dialog can make both) each run the update
+    # listener; applying them one after the other keeps opt-in and opt-out from interleaving.
+    settings_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def async_shutdown(self) -> None:
         """Stop sending, write what is queued and close the database (safe to call twice)."""
@@ -85,9 +102,10 @@ class PrinternizerUsageCoordinator(DataUpdateCoordinator[UsageData]):
         self.submitter = submitter
 
     async def _async_update_data(self) -> UsageData:
-        """Read the last seven days and the delivery state from the engine."""
+        """Read the local statistics, this week's counters and the delivery state."""
         try:
             stats = await self.service.local_stats(days=7)
+            week = await self._async_week(stats)
             status = await self.submitter.status()
         except (StoreError, sqlite3.Error, OSError) as err:
             raise UpdateFailed(
@@ -96,7 +114,17 @@ class PrinternizerUsageCoordinator(DataUpdateCoordinator[UsageData]):
                 translation_placeholders={"error": str(err)},
             ) from err
         self._async_update_repair_issue(status)
-        return UsageData(stats=stats, status=status)
+        return UsageData(stats=stats, week=week, status=status)
+
+    async def _async_week(self, stats: LocalStats) -> WeekCounts:
+        """Counts since this week's Monday, on the engine's own calendar (its "today")."""
+        today = stats.period.end_day - timedelta(days=1)
+        monday = today - timedelta(days=today.weekday())
+        week = TimePeriod.from_days(monday, today + timedelta(days=1))
+        payload = await self.service.aggregate(week)
+        return WeekCounts(
+            start=week.start, usage=payload.usage_stats, errors=dict(payload.error_summary)
+        )
 
     def _async_update_repair_issue(self, status: SubmissionStatus) -> None:
         """Raise a repair issue while sending has failed for two periods or more."""

@@ -9,17 +9,20 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
+from .const import CONF_SUBMIT_KEY
 from .coordinator import PrinternizerUsageConfigEntry
 from .core.privacy import COUNTERS
 
 # The installation id links reports to one installation; the secret and its hash allow
-# deleting them. None of them belongs in a file that users attach to public bug reports.
+# deleting them; the submit key lets anyone send to the server. None of them belongs in a file
+# that users attach to public bug reports.
 TO_REDACT = {
     "installation_id",
     "candidate_installation_id",
     "deletion_secret",
     "deletion_key_hash",
     "submission_id",
+    CONF_SUBMIT_KEY,
 }
 
 
@@ -33,7 +36,10 @@ async def async_get_config_entry_diagnostics(
     status = await runtime.submitter.status()
     stats = runtime.coordinator.data.stats
     return {
-        "entry": {"data": dict(entry.data), "options": dict(entry.options)},
+        "entry": {
+            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "options": dict(entry.options),
+        },
         "settings": async_redact_data(settings.model_dump(mode="json"), TO_REDACT),
         "submission": status.model_dump(mode="json"),
         "environment": dataclasses.asdict(service.environment),

@@ -31,31 +31,37 @@ class PrinternizerUsageSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[UsageData], str | int | datetime | None]
     attributes_fn: Callable[[UsageData], Mapping[str, Any]] | None = None
+    # For counters that start again from 0: when the running count began.
+    last_reset_fn: Callable[[UsageData], datetime] | None = None
 
 
 def _week_counter(
-    key: str, value_fn: Callable[[UsageData], int]
+    key: str,
+    value_fn: Callable[[UsageData], int],
+    **kwargs: Any,
 ) -> PrinternizerUsageSensorDescription:
+    """A count since Monday: TOTAL with last_reset at the week's start, so long-term
+    statistics keep a running sum (jobs per day, per week) instead of a mean of the counts."""
     return PrinternizerUsageSensorDescription(
         key=key,
         translation_key=key,
-        state_class=SensorStateClass.MEASUREMENT,
+        state_class=SensorStateClass.TOTAL,
         value_fn=value_fn,
+        last_reset_fn=lambda data: data.week.start,
+        **kwargs,
     )
 
 
 SENSORS: tuple[PrinternizerUsageSensorDescription, ...] = (
-    _week_counter("jobs_completed", lambda data: data.stats.usage_stats.jobs_completed),
-    _week_counter("jobs_failed", lambda data: data.stats.usage_stats.jobs_failed),
-    _week_counter("files_downloaded", lambda data: data.stats.usage_stats.file_count),
-    _week_counter("files_uploaded", lambda data: data.stats.usage_stats.upload_count),
-    PrinternizerUsageSensorDescription(
-        key="errors",
-        translation_key="errors",
-        state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda data: sum(data.stats.error_summary.values()),
+    _week_counter("jobs_completed", lambda data: data.week.usage.jobs_completed),
+    _week_counter("jobs_failed", lambda data: data.week.usage.jobs_failed),
+    _week_counter("files_downloaded", lambda data: data.week.usage.file_count),
+    _week_counter("files_uploaded", lambda data: data.week.usage.upload_count),
+    _week_counter(
+        "errors",
+        lambda data: sum(data.week.errors.values()),
         # Error class names only (never messages): the same breakdown the payload carries.
-        attributes_fn=lambda data: {"error_types": dict(data.stats.error_summary)},
+        attributes_fn=lambda data: {"error_types": dict(data.week.errors)},
     ),
     PrinternizerUsageSensorDescription(
         key="events_recorded",
@@ -80,13 +86,11 @@ SENSORS: tuple[PrinternizerUsageSensorDescription, ...] = (
             }
         },
     ),
-    PrinternizerUsageSensorDescription(
-        key="uptime",
-        translation_key="uptime",
+    _week_counter(
+        "uptime",
+        lambda data: data.week.usage.uptime_hours,
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.HOURS,
-        state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda data: data.stats.usage_stats.uptime_hours,
     ),
     PrinternizerUsageSensorDescription(
         key="sharing_status",
@@ -97,6 +101,9 @@ SENSORS: tuple[PrinternizerUsageSensorDescription, ...] = (
         attributes_fn=lambda data: {
             "pending_periods": data.status.pending_periods,
             "failed_periods": data.status.failed_periods,
+            # Trouble shows here after any failed attempt, before the state turns failing.
+            "last_attempt": data.status.last_attempt,
+            "last_error": data.status.last_error,
         },
     ),
     PrinternizerUsageSensorDescription(
@@ -133,6 +140,13 @@ class PrinternizerUsageSensor(PrinternizerUsageEntity, SensorEntity):
     def native_value(self) -> str | int | datetime | None:
         """The state from the latest snapshot."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+    @property
+    def last_reset(self) -> datetime | None:
+        """When a weekly counter started counting (Monday 00:00 UTC); None for the others."""
+        if self.entity_description.last_reset_fn is None:
+            return None
+        return self.entity_description.last_reset_fn(self.coordinator.data)
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any] | None:

@@ -161,8 +161,8 @@ async def _async_delete_all(call: ServiceCall) -> None:
         await runtime.service.delete_all()
     else:
         last_error = (await runtime.submitter.status()).last_error
-    # Sharing is off now either way; the entry's options say so too. A change reloads the
-    # entry at once, so the old engine must not be used after this.
+    # Sharing is off now either way; the entry's options say so too (its update listener then
+    # refreshes the entities; without a change, refresh them here).
     if not hass.config_entries.async_update_entry(
         entry, options={**entry.options, CONF_SHARE: False}
     ):

@@ -18,8 +18,8 @@ Run (from the repository root, with the project's venv, which has aiohttp and pl
 It writes docs/screenshots/ha-dashboard.png and docs/screenshots/ha-config-flow.png. Everything
 else lives in --workdir (default /tmp/ha-shot/run, wiped first). What is demo data: the recorded
 events, two stub printer integrations (`bambu_lab` with two devices, `moonraker` with one) that
-exist only in the throw-away config directory, and 30 days of imported long-term statistics
-for the graph (a fresh instance has no history). Everything else — entities, states, the preview
+exist only in the throw-away config directory, and the graph's long-term statistics before this
+week, imported (a fresh instance has no history). Everything else — entities, states, the preview
 and the first weekly report sent to the aggregation server — is the integration's real output.
 
 It fails if docs/lovelace-dashboard.yaml names a sensor that does not exist. `--hold N` keeps
@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -275,35 +275,67 @@ async def record_demo_events(ha: HomeAssistantClient) -> None:
             )
 
 
-async def import_history(ha: HomeAssistantClient, completed_now: int, failed_now: int) -> None:
-    """30 days of hourly statistics for the graph's two sensors (demo data: no history yet).
+def _utc_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
-    Random daily job counts (fixed seed) turned into the rolling seven-day counts the sensors
-    report, scaled so the last day matches the sensors' current states.
+
+async def import_history(ha: HomeAssistantClient, completed_now: int, failed_now: int) -> None:
+    """32 days of hourly statistics for the graph's two sensors (demo data: no history yet).
+
+    The sensors are weekly counters (state class total, last_reset at Monday 00:00 UTC), so
+    their statistics are a running sum; the graph shows its daily change, the jobs per day.
+    Random daily job counts (fixed seed), each day's jobs at noon UTC, the week's count as the
+    state. The sums are shifted to end at 0 now: the recorder's own first compile starts from
+    0, so the imported history and the live statistics join without a jump. The current week's
+    count is made to match the sensors' states.
     """
     rng = random.Random(5)
-    days = 37
-    completed = [rng.choice((0, 1, 2, 2, 3, 3, 4, 5)) for _ in range(days)]
-    failed = [1 if rng.random() < 0.2 else 0 for _ in range(days)]
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    this_monday = now.date() - timedelta(days=now.weekday())
+    # Two days more than the graph shows: its first day's change needs the sum before it.
+    hours = [now - timedelta(hours=hour) for hour in range(32 * 24, -1, -1)]
     commands: list[dict[str, Any]] = []
-    for key, daily, current in (
-        ("jobs_completed_this_week", completed, completed_now),
-        ("jobs_failed_this_week", failed, failed_now),
+    for key, daily_choices, current in (
+        ("jobs_completed_this_week", (0, 1, 2, 2, 3, 3, 4, 5), completed_now),
+        ("jobs_failed_this_week", (0, 0, 0, 0, 1), failed_now),
     ):
-        rolling = [sum(daily[day - 6 : day + 1]) for day in range(6, days)]
-        rolling[-1] = current
-        stats = []
-        for hour in range(30 * 24, 0, -1):
-            value = rolling[-1 - hour // 24]
-            start = (now - timedelta(hours=hour)).isoformat()
-            stats.append({"start": start, "mean": value, "min": value, "max": value})
+        # (when, how many): a random number at noon of each earlier week's day; this week's
+        # count is today's demo events (recorded just now), so its earlier days had none.
+        jobs = [
+            (_utc_midnight(day) + timedelta(hours=12), rng.choice(daily_choices))
+            for day in sorted({hour.date() for hour in hours})
+            if day < this_monday
+        ]
+        jobs.append((now, current))
+        rows = []
+        for start in hours:
+            monday = start.date() - timedelta(days=start.weekday())
+            week_start = _utc_midnight(monday)
+            done = [(when, n) for when, n in jobs if when <= start]
+            rows.append(
+                {
+                    "start": start,
+                    "state": sum(n for when, n in done if when >= week_start),
+                    "sum": sum(n for _when, n in done),
+                    "last_reset": week_start,
+                }
+            )
+        end_sum = rows[-1]["sum"]
+        stats = [
+            {
+                "start": row["start"].isoformat(),
+                "state": row["state"],
+                "sum": row["sum"] - end_sum,
+                "last_reset": row["last_reset"].isoformat(),
+            }
+            for row in rows
+        ]
         commands.append(
             {
                 "type": "recorder/import_statistics",
                 "metadata": {
-                    "has_mean": True,
-                    "has_sum": False,
+                    "has_mean": False,
+                    "has_sum": True,
                     "name": None,
                     "source": "recorder",
                     "statistic_id": SENSOR + key,
@@ -321,7 +353,7 @@ async def import_history(ha: HomeAssistantClient, completed_now: int, failed_now
         "start_time": (now - timedelta(days=31)).isoformat(),
         "statistic_ids": ids,
         "period": "day",
-        "types": ["max"],
+        "types": ["change"],
     }
     for _ in range(60):
         (result,) = await ha.ws(query)
@@ -365,10 +397,9 @@ async def wait_for_state(
         state = (await ha.get(f"/api/states/{entity_id}"))["state"]
         if accept(state):
             return
+        # No update_entity here: the integration refreshes by itself on new events, setting
+        # changes and after every delivery attempt.
         await asyncio.sleep(1)
-        # The integration refreshes on new events and settings, and otherwise every 5 minutes;
-        # a delivery alone does not refresh it, so ask for a refresh while waiting.
-        await ha.post("/api/services/homeassistant/update_entity", {"entity_id": entity_id})
     raise TimeoutError(f"{entity_id} stayed at {state}")
 
 
@@ -403,6 +434,9 @@ async def shoot_preview(browser: Any, ha: HomeAssistantClient, out: Path) -> Non
     await dialog.get_by_role("switch").first.click()
     await dialog.get_by_role("button", name="Submit").click()
     await dialog.get_by_text("This is exactly what would be sent").wait_for()
+    # The end of the preview: the longest value (the deletion key hash, wrapped to fit) and
+    # the two choices below it.
+    await dialog.get_by_text("Share these statistics").scroll_into_view_if_needed()
     await page.wait_for_timeout(1500)
     await page.screenshot(path=str(out))
     await dialog.get_by_text("Share these statistics").click()

@@ -232,6 +232,16 @@ class Submitter:
 
     # --- public actions ---------------------------------------------------------------------
 
+    @property
+    def submit_key(self) -> str | None:
+        """The shared key sent as X-Submit-Key (None: none is sent)."""
+        return self._submit_key
+
+    @submit_key.setter
+    def submit_key(self, value: str | None) -> None:
+        # Changeable while running: the next request uses the new key.
+        self._submit_key = value or None
+
     async def submit_now(self) -> SubmissionStatus:
         """Queue every closed period and deliver what is pending now (ignores the local backoff
         and the send offset, but still honours a server's Retry-After)."""
