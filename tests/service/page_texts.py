@@ -86,27 +86,26 @@ def fixed_start(lang: str, key: str, form: str = "other") -> str:
 
 @cache
 def foreign_pieces(lang: str) -> tuple[re.Pattern[str], ...]:
-    """Patterns for texts of the *other* language that must not appear on a `lang` page.
+    """Patterns for texts of the *other* languages that must not appear on a `lang` page.
 
     Each entry that differs between the catalogues is cut at its placeholders; a piece counts
     when it has a letter and does not occur as words in `lang`'s own catalogue (names such as
     Printernizer, Docker or HTTP are the same in both).
     """
-    other = next(x for x in LANGUAGES if x != lang)
-    own, theirs = catalogue(lang), catalogue(other)
+    own = catalogue(lang)
     own_text = "\n".join(MARKUP.sub("", f) for v in own.values() for f in forms(v))
     patterns = []
-    for key, value in theirs.items():
-        if value == own.get(key):
-            continue
-        for form in forms(value):
-            for cut in PLACEHOLDER.split(MARKUP.sub("", form))[::2]:
-                piece = cut.strip(PUNCTUATION)
-                if not re.search(r"[^\W\d_]", piece) or words(piece, own_text):
-                    continue
-                patterns.append(words_pattern(piece))
-    words_re = "|".join(sorted(FUNCTION_WORDS[other]))
-    patterns.append(re.compile(rf"(?<!\w)(?:{words_re})(?!\w)", re.IGNORECASE))
+    for other in (x for x in LANGUAGES if x != lang):
+        for key, value in catalogue(other).items():
+            if value == own.get(key):
+                continue
+            for form in forms(value):
+                for cut in PLACEHOLDER.split(MARKUP.sub("", form))[::2]:
+                    piece = cut.strip(PUNCTUATION)
+                    if re.search(r"[^\W\d_]", piece) and not words(piece, own_text):
+                        patterns.append(words_pattern(piece))
+        function_words = "|".join(sorted(FUNCTION_WORDS[other]))
+        patterns.append(re.compile(rf"(?<!\w)(?:{function_words})(?!\w)", re.IGNORECASE))
     return tuple(patterns)
 
 
