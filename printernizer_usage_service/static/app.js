@@ -385,6 +385,12 @@ function renderDetails(local) {
 
 function renderPayload() {
   const pre = $("payload-text");
+  $("btn-copy").disabled = state.preview === null;
+  if (state.preview === null) {
+    pre.textContent = "";
+    $("payload-meta").textContent = t("payload.unavailable");
+    return;
+  }
   let text = state.preview;
   if (state.formatted) {
     try { text = JSON.stringify(JSON.parse(state.preview), null, 2); } catch (_) { /* show as is */ }
@@ -406,24 +412,24 @@ function renderPayload() {
 // --- loading ------------------------------------------------------------------------------
 
 async function refresh() {
-  try {
-    const [local, preview, status] = await Promise.all([
-      getJson(`/local?days=${state.days}`), api("/preview").then((r) => r.text()), getJson("/status"),
-    ]);
-    state.local = local;
-    state.preview = preview;
-    state.status = status;
-    renderSharing(local.settings, status);
-    renderWeek(local);
-    renderFacts(local);
-    renderChart(local.daily);
-    renderDetails(local);
-    renderPayload();
-    $("updated").textContent = t("footer.updated", { time: I18n.time(new Date()) });
-    document.body.dataset.loaded = "true";
-  } catch (err) {
-    toast([["toast.load_failed"], describeError(err)], true);
-  }
+  const [local, preview, status] = await Promise.allSettled([
+    getJson(`/local?days=${state.days}`), api("/preview").then((r) => r.text()), getJson("/status"),
+  ]);
+  const failed = [local, preview, status].find((r) => r.status === "rejected");
+  if (failed) toast([["toast.load_failed"], describeError(failed.reason)], true);
+  // What loaded is shown; what did not says so instead of showing stale or made-up values.
+  state.preview = preview.status === "fulfilled" ? preview.value : null;
+  state.status = status.status === "fulfilled" ? status.value : null;
+  if (local.status !== "fulfilled") return;
+  state.local = local.value;
+  renderSharing(state.local.settings, state.status);
+  renderWeek(state.local);
+  renderFacts(state.local);
+  renderChart(state.local.daily);
+  renderDetails(state.local);
+  renderPayload();
+  $("updated").textContent = t("footer.updated", { time: I18n.time(new Date()) });
+  document.body.dataset.loaded = "true";
 }
 
 /**

@@ -264,6 +264,63 @@ async def test_do_not_track_says_sending_is_blocked(
     await close_checked(page, lang)
 
 
+# What "Send report now" says, from the status before and the answer after.
+EARLIER = "2026-12-01T10:00:00+00:00"
+NOW = "2026-12-02T10:00:00+00:00"
+NEXT = "2026-12-09T10:00:00+00:00"
+BEFORE = {"last_success": EARLIER, "last_attempt": EARLIER, "last_error": None}
+OUTCOMES = [
+    # The API names the reports it delivered (the field this page asks for) ...
+    ({**BEFORE, "delivered_periods": 2, "pending_periods": 0}, "delivered", "toast.delivered"),
+    (
+        {**BEFORE, "delivered_periods": 0, "pending_periods": 0, "next_attempt": NEXT},
+        "nothing_due",
+        "toast.nothing_due",
+    ),
+    # ... or the page compares the delivery times.
+    (
+        {**BEFORE, "last_success": NOW, "last_attempt": NOW, "pending_periods": 0},
+        "delivered",
+        "toast.delivered",
+    ),
+    (
+        {
+            **BEFORE,
+            "last_attempt": NOW,
+            "last_error": "HTTP 503",
+            "pending_periods": 1,
+            "next_attempt": NEXT,
+        },
+        "failed",
+        "toast.send_failed",
+    ),
+    (
+        {**BEFORE, "last_error": "invalid endpoint: x", "pending_periods": 0},
+        "failed",
+        "toast.send_failed",
+    ),
+    ({**BEFORE, "pending_periods": 1, "next_attempt": NEXT}, "queued", "toast.queued"),
+    (
+        {**BEFORE, "pending_periods": 0, "next_attempt": None},
+        "nothing_due",
+        "toast.nothing_due_later",
+    ),
+]
+
+
+async def test_send_now_names_what_happened(start_service: ServiceFactory, browser: Any) -> None:
+    svc = await start_service()
+    page = await open_page(browser, svc.url + "/")
+    for after, outcome, key in OUTCOMES:
+        message = await page.evaluate(
+            "([before, after]) => submitMessage(before, after)", [BEFORE, after]
+        )
+        assert await page.locator("body").get_attribute("data-last-submit") == outcome, after
+        assert message["parts"][0][0] == key, after
+        assert message["bad"] is (outcome == "failed"), after
+    await page.context.close()
+
+
 async def test_page_round_trip(
     start_service: ServiceFactory, browser: Any, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
