@@ -420,7 +420,11 @@ async function refresh() {
   // What loaded is shown; what did not says so instead of showing stale or made-up values.
   state.preview = preview.status === "fulfilled" ? preview.value : null;
   state.status = status.status === "fulfilled" ? status.value : null;
-  if (local.status !== "fulfilled") return;
+  if (local.status !== "fulfilled") {
+    // Without the statistics the sharing card still tells the truth about sending.
+    try { renderSharing(await getJson("/settings"), state.status); } catch (_) { /* toast said it */ }
+    return;
+  }
   state.local = local.value;
   renderSharing(state.local.settings, state.status);
   renderWeek(state.local);

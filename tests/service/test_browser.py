@@ -33,7 +33,7 @@ if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
 pytest.importorskip("playwright.async_api")
 
 # How long the page may take to show an outcome; it polls /status itself, the test only waits.
-SHOWN_MS = 20000
+SHOWN_MS = 60000
 
 
 @pytest.fixture
