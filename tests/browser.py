@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling out, which this closed
@@ -27,3 +30,18 @@ def screenshot_dir(tmp_dir: Path) -> Path:
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         return Path(__file__).resolve().parents[1] / "docs" / "screenshots"
     return tmp_dir
+
+
+@contextlib.asynccontextmanager
+async def chromium(*extra_args: str) -> AsyncIterator[Any]:
+    """A Playwright browser on Debian's Chromium with the flags above (plus `extra_args`)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args], headless=True
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
