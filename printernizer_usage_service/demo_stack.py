@@ -1,7 +1,8 @@
 """`python -m printernizer_usage_service.demo_stack`: the whole round trip on one machine.
 
-Starts a local aggregation server (SQLite under ./data) and this service pointing at it,
-records a few demo events, prints the URLs and runs until Ctrl-C.
+Starts a local aggregation server (SQLite under ./data) and this service pointing at it, gives
+a fresh data folder demo history and a demo day of events (once), prints the URLs once both
+servers answer and runs until Ctrl-C. `make run` runs it (ports: SERVICE_PORT, AGG_PORT).
 """
 
 from __future__ import annotations
