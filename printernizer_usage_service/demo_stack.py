@@ -1,7 +1,8 @@
 """`python -m printernizer_usage_service.demo_stack`: the whole round trip on one machine.
 
-Starts a local aggregation server (SQLite under ./data) and this service pointing at it,
-records a few demo events, prints the URLs and runs until Ctrl-C.
+Starts a local aggregation server (SQLite under ./data) and this service pointing at it, gives
+a fresh data folder demo history and a demo day of events (once), prints the URLs once both
+servers answer and runs until Ctrl-C. `make run` runs it (ports: SERVICE_PORT, AGG_PORT).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+from hypercorn.asyncio import serve
 from printernizer_usage_core.privacy import EVENT_TYPES, sanitize_event
 from printernizer_usage_core.service import UsageStatsService
 from printernizer_usage_core.store import EventRow, UsageStore
@@ -25,7 +29,7 @@ from printernizer_usage_core.store import EventRow, UsageStore
 from .app import create_app
 from .config import ServiceConfig
 from .runtime import EXTENSION_KEY, Runtime
-from .server import install_stop_signals, serve_app
+from .server import hypercorn_config, install_stop_signals
 
 _LOGGER = logging.getLogger(__name__)
 DEMO_ADMIN_KEY = "demo-admin-key"
@@ -157,16 +161,88 @@ def banner(options: StackOptions, server_running: bool) -> str:
     return "\n".join(lines)
 
 
+class PortTakenError(OSError):
+    """A port of the demo stack is in use; the message names it and how to pick another."""
+
+
+# Which port is which, and how `make run` and this module's flags choose it.
+_PORT_CHOICE = {
+    "service": ("SERVICE_PORT", "--port"),
+    "aggregation server": ("AGG_PORT", "--server-port"),
+}
+
+
+def listen_socket(host: str, port: int, role: str) -> socket.socket:
+    """A socket listening on host:port, or PortTakenError naming the port and the way out.
+
+    Both sockets listen before either server starts, so a taken port stops the stack before
+    anything runs, and a client connecting after the banner waits in the backlog instead of
+    being refused.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as err:
+        sock.close()
+        variable, flag = _PORT_CHOICE[role]
+        raise PortTakenError(
+            err.errno,
+            f"cannot listen on {host}:{port} for the {role}: {err.strerror}. "
+            f"Choose another port: `make run {variable}=<port>` "
+            f"(or `python -m printernizer_usage_service.demo_stack {flag} <port>`).",
+        ) from None
+    return sock
+
+
+async def _serve(app: Any, sock: socket.socket, stop: asyncio.Event) -> None:
+    """Serve `app` with hypercorn on an already listening socket until `stop` is set."""
+    config = hypercorn_config(*sock.getsockname()[:2])
+    # Hypercorn takes the descriptor over (and closes it at shutdown).
+    config.bind = [f"fd://{sock.detach()}"]
+    # The logger itself, not "-": with "-" hypercorn adds its own stream handler on top of
+    # the root logger's, and every line appeared twice.
+    config.errorlog = logging.getLogger("hypercorn.error")
+    await serve(app, config, shutdown_trigger=stop.wait)
+
+
+async def _answers(url: str) -> None:
+    """Return once `url` answers 200 (the request waits in the listen backlog until then)."""
+    connector = aiohttp.TCPConnector(resolver=aiohttp.ThreadedResolver())
+    timeout = aiohttp.ClientTimeout(total=None)
+    async with (
+        aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
+        session.get(url) as response,
+    ):
+        response.raise_for_status()
+
+
 async def run_stack(
     options: StackOptions, stop: asyncio.Event, ready: asyncio.Event | None = None
 ) -> None:
-    """Serve both apps until `stop` is set."""
+    """Serve both apps until `stop` is set; `ready` is set once both answer."""
+    server_app = aggregation_app(options) if options.with_server else None
+    sockets = [("service", listen_socket(options.host, options.port, "service"))]
+    try:
+        if server_app is not None:
+            sockets.append(
+                (
+                    "aggregation server",
+                    listen_socket(options.host, options.server_port, "aggregation server"),
+                )
+            )
+    except PortTakenError:
+        sockets[0][1].close()
+        raise
     options.data_dir.mkdir(parents=True, exist_ok=True)
     (options.data_dir / "service").mkdir(exist_ok=True)
+    # A fresh database gets three weeks of history and the demo day, once: a restart keeps
+    # what is there (it added the demo day again on every start).
     seeded = await seed_history(options.data_dir / "service" / "usage.db")
     if seeded:
         _LOGGER.info("seeded %d demo events of history", seeded)
-    server_app = aggregation_app(options) if options.with_server else None
     endpoint = f"http://{options.host}:{options.server_port}" if server_app is not None else None
     config = ServiceConfig().with_overrides(
         host=options.host,
@@ -177,28 +253,38 @@ async def run_stack(
         submit=server_app is not None,
     )
     app = create_app(config)
-    tasks = []
-    if server_app is not None:
-        tasks.append(
-            asyncio.create_task(serve_app(server_app, options.host, options.server_port, stop.wait))
-        )
-    tasks.append(asyncio.create_task(serve_app(app, options.host, options.port, stop.wait)))
+    apps = {"service": app, "aggregation server": server_app}
+    tasks = [asyncio.create_task(_serve(apps[role], sock, stop)) for role, sock in sockets]
 
     async def demo() -> None:
         runtime: Runtime = app.extensions[EXTENSION_KEY]
-        service = runtime.service
         await runtime.started.wait()
-        count = await record_demo_events(service)
-        _LOGGER.info("recorded %d demo events", count)
+        if seeded:
+            count = await record_demo_events(runtime.service)
+            _LOGGER.info("recorded %d demo events", count)
+        # Both answer: the banner never points at a server that is not serving yet.
+        await asyncio.gather(
+            _answers(f"http://{options.host}:{options.port}/health"),
+            *(
+                [_answers(f"http://{options.host}:{options.server_port}/health")]
+                if server_app is not None
+                else []
+            ),
+        )
         print(banner(options, server_app is not None), flush=True)
         if ready is not None:
             ready.set()
 
     demo_task = asyncio.create_task(demo())
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait([*tasks, demo_task], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            task.result()  # a server that stopped by itself: show why
+            task.result()  # a server that stopped by itself, or a failed start: show why
+        if demo_task in done:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task.done():
+                    task.result()
     finally:
         stop.set()
         demo_task.cancel()
@@ -212,16 +298,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m printernizer_usage_service.demo_stack",
         description="Run this service and a local aggregation server together (a full "
-        "round trip on one machine).",
+        "round trip on one machine). `make run` runs this; choose its ports with "
+        "`make run SERVICE_PORT=<port> AGG_PORT=<port>`.",
     )
     parser.add_argument("--data-dir", default="./data", help="folder for both SQLite files")
-    parser.add_argument("--port", type=int, default=8765, help="port of this service")
     parser.add_argument(
-        "--server-port", type=int, default=8080, help="port of the aggregation server"
+        "--port", type=int, default=8765, help="port of this service (make run: SERVICE_PORT)"
+    )
+    parser.add_argument(
+        "--server-port",
+        type=int,
+        default=8080,
+        help="port of the aggregation server (make run: AGG_PORT)",
     )
     parser.add_argument("--api-key", default=DEMO_ADMIN_KEY, help="aggregation admin key")
     parser.add_argument(
-        "--no-demo-data", action="store_true", help="start the server with an empty database"
+        "--no-demo-data",
+        action="store_true",
+        help="start the aggregation server with an empty database (the service still gets "
+        "its demo history on a fresh data folder)",
     )
     parser.add_argument(
         "--service-only", action="store_true", help="do not start the aggregation server"
@@ -254,7 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as err:
-        print(f"demo stack: cannot listen: {err}", file=sys.stderr)
+        detail = err.strerror if isinstance(err, PortTakenError) else str(err)
+        print(f"demo stack: {detail}", file=sys.stderr)
         return 1
     return 0
 

@@ -32,7 +32,7 @@ fi
 
 echo "install.sh: installing the aggregation server from $package"
 if [ "${INSTALL_DEPENDENCIES:-1}" = 1 ]; then
-    # Exact pins from requirements/lock.txt, so the image runs what the tests ran.
+    # The runtime lock (a copy of requirements/run.txt), so the image runs what the tests ran.
     "$python" -m pip install --no-cache-dir --prefer-binary -r "$here/requirements.txt"
 fi
 # The dependencies are already pinned above; --no-deps keeps pip from re-resolving them.

@@ -1,4 +1,4 @@
-"""The pinned runtime dependencies the add-on image needs, derived from the project's lock file."""
+"""The pinned runtime dependencies the add-on image needs: the project's runtime lock."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements" / "lock.txt"
+RUN_LOCK = ROOT / "requirements" / "run.txt"
 PYPROJECT = ROOT / "pyproject.toml"
 ADDON_REQUIREMENTS = ROOT / "addon" / "install" / "requirements.txt"
 
@@ -20,10 +21,10 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def lock_pins() -> dict[str, str]:
-    """Every `name==version` pin of requirements/lock.txt."""
+def lock_pins(lock: Path = LOCK) -> dict[str, str]:
+    """Every `name==version` pin of a lock file (requirements/lock.txt unless told)."""
     pins: dict[str, str] = {}
-    for raw in LOCK.read_text(encoding="utf-8").splitlines():
+    for raw in lock.read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
         if "==" in line:
             name, version = line.split("==", 1)
@@ -68,13 +69,12 @@ def _applies(req: Requirement, extra: str) -> bool:
 
 
 def expected_requirements() -> str:
-    """The text addon/install/requirements.txt must have."""
-    pins = lock_pins()
+    """The text addon/install/requirements.txt must have (`make lock` writes it)."""
     lines = [
-        "# Runtime dependencies of the aggregation server, pinned to requirements/lock.txt.",
-        "# Regenerate: .venv/bin/python -m tests.addon.pins > addon/install/requirements.txt",
+        "# Runtime dependencies of the aggregation server: requirements/run.txt, copied here",
+        "# because the add-on is built from addon/ alone. Regenerate with `make lock`.",
     ]
-    lines += [f"{name}=={pins[name]}" for name in sorted(server_closure())]
+    lines += [f"{name}=={version}" for name, version in lock_pins(RUN_LOCK).items()]
     return "\n".join(lines) + "\n"
 
 

@@ -296,8 +296,7 @@ def test_requirements_are_the_lock_files_pins() -> None:
     from tests.addon.pins import ADDON_REQUIREMENTS, expected_requirements
 
     assert ADDON_REQUIREMENTS.read_text(encoding="utf-8") == expected_requirements(), (
-        "addon/install/requirements.txt is stale; regenerate it with "
-        "`.venv/bin/python -m tests.addon.pins > addon/install/requirements.txt`"
+        "addon/install/requirements.txt is stale; regenerate it with `make lock`"
     )
 
 

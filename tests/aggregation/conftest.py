@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import itertools
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
@@ -34,6 +36,23 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+async def wait_until_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Wait until the server process answers 200 on /health; fail only when it has exited.
+
+    No deadline: under load a start can take long, and a server that cannot start exits
+    (its log is in the failure). pytest-timeout bounds a hang.
+    """
+    async with aiohttp.ClientSession() as session:
+        while proc.poll() is None:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"{url}/health") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    tail = await asyncio.to_thread(log.read_text)
+    raise AssertionError(f"server exited with {proc.returncode} before it answered: {tail[-2000:]}")
 
 
 def _pg_bin() -> Path | None:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -16,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from agg_payloads import payload
-from conftest import ADMIN_KEY, free_port
+from conftest import ADMIN_KEY, free_port, wait_until_healthy
 
 from aggregation.storage import open_repository
 
@@ -57,18 +56,8 @@ class Server:
             **extra,
         }
         self.launch(env)
-        deadline = time.monotonic() + 30
-        async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
-                assert self.proc.poll() is None, self.log.read_text()[-2000:]
-                try:
-                    async with session.get(f"{self.url}/health") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError("server did not become healthy: " + self.log.read_text()[-2000:])
+        assert self.proc is not None
+        await wait_until_healthy(self.proc, self.url, self.log)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -38,31 +38,46 @@ class RunningService:
         return f"{self.url}{API}{path}"
 
 
+async def wait_until_serving(url: str, server: asyncio.Task[None]) -> None:
+    """Wait until `url`/health answers 200; fail only when the server task ends first.
+
+    No deadline: a loaded machine may take long to start a server, and a server that cannot
+    start ends its task (whose error is raised here). pytest-timeout bounds a hang.
+    """
+    async with aiohttp.ClientSession() as session:
+        while True:
+            if server.done():
+                server.result()
+                raise RuntimeError(f"server for {url} stopped before it answered")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"{url}/health") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def served(app: Quart, host: str, port: int, connect_host: str) -> AsyncIterator[str]:
+    """Serve `app` with hypercorn until the block ends; yields its URL once it answers."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve_app(app, host, port, stop.wait))
+    url = f"http://{connect_host}:{port}"
+    try:
+        await wait_until_serving(url, task)
+        yield url
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
 @contextlib.asynccontextmanager
 async def running(
     config: ServiceConfig, connect_host: str = "127.0.0.1"
 ) -> AsyncIterator[RunningService]:
     """Serve `config` until the block ends; waits until /health answers."""
     app = create_app(config)
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve_app(app, config.host, config.port, stop.wait))
-    url = f"http://{connect_host}:{config.port}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            if task.done():
-                task.result()
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"{url}/health") as response:
-                    if response.status == 200 and (await response.json())["status"] == "ok":
-                        break
-            await asyncio.sleep(0.02)
-        else:
-            raise RuntimeError("service did not start")
-    try:
+    async with served(app, config.host, config.port, connect_host) as url:
         yield RunningService(url=url, app=app, config=config)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
 
 
 ServiceFactory = Callable[..., Awaitable[RunningService]]

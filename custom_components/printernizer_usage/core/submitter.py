@@ -673,5 +673,9 @@ class Submitter:
         if self._session is not None:
             return self._session
         if self._own_session is None or self._own_session.closed:
-            self._own_session = aiohttp.ClientSession()
+            # The system resolver (getaddrinfo in a thread), not aiohttp's default, which is
+            # aiodns whenever that is importable: an aiodns/pycares pair that does not fit
+            # together fails every host-name lookup, and the host's environment picks the pair.
+            connector = aiohttp.TCPConnector(resolver=aiohttp.ThreadedResolver())
+            self._own_session = aiohttp.ClientSession(connector=connector)
         return self._own_session
