@@ -76,18 +76,7 @@ LAST = "sensor.printernizer_usage_statistics_last_submission"
 
 @pytest.mark.parametrize(
     "host",
-    [
-        "127.0.0.1",
-        pytest.param(
-            "localhost",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=TypeError,
-                reason="issue 14's resolver fix: the lock's aiodns 3.2.0 with pycares 5.2.1 "
-                "cannot resolve any host name inside Home Assistant's session",
-            ),
-        ),
-    ],
+    ["127.0.0.1", "localhost"],
 )
 async def test_submit_key_from_the_setup_flow(
     hass: HomeAssistant, socket_enabled: None, tmp_path: Path, host: str
