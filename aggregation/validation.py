@@ -19,7 +19,8 @@ _UUID = re.compile(
 )
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _ISO_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?"
+    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?$"
 )
 # Values whose format is fixed and checked by the schema; the PII detectors would mistake a
 # uuid for a serial and a time for an IPv6 address, so these are left out of the scan when

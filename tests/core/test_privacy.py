@@ -93,7 +93,7 @@ def test_find_pii_looks_into_nested_structures_and_keys() -> None:
         (
             "error_occurred",
             {"error_type": "not a class", "component": "printer"},
-            {"component": "printer"},
+            {"component": "printer", "error_type": "OtherError"},
         ),
         ("app_start", {"app_version": "192.168.1.23"}, {}),
         ("app_start", {"app_version": "2.0.1.4"}, {}),  # four short groups read as an address
