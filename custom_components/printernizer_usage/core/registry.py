@@ -21,21 +21,49 @@ from .detectors import identifier_pii_kind
 # A new feature is added here, and released on the server first: a report naming a feature
 # the server does not know is refused.
 KNOWN_FEATURES: Final = frozenset(
-    (
-        "ams_tracking auto_download auto_job_creation backup business_analytics camera "
-        "file_library job_queue library material_tracking metadata_extraction mqtt_bridge "
-        "notifications printer_discovery thumbnails timelapse watch_folders"
-    ).split()
+    [
+        "ams_tracking",
+        "auto_download",
+        "auto_job_creation",
+        "backup",
+        "business_analytics",
+        "camera",
+        "file_library",
+        "job_queue",
+        "library",
+        "material_tracking",
+        "metadata_extraction",
+        "mqtt_bridge",
+        "notifications",
+        "printer_discovery",
+        "thumbnails",
+        "timelapse",
+        "watch_folders",
+    ]
 )
 
 # --- platforms -----------------------------------------------------------------------------
 
 # platform.system().lower() values Python reports; anything else travels as "other".
 KNOWN_PLATFORMS: Final = frozenset(
-    (
-        "aix android cygwin darwin emscripten freebsd ios java linux netbsd openbsd sunos "
-        "wasi windows other unknown"
-    ).split()
+    [
+        "aix",
+        "android",
+        "cygwin",
+        "darwin",
+        "emscripten",
+        "freebsd",
+        "ios",
+        "java",
+        "linux",
+        "netbsd",
+        "openbsd",
+        "sunos",
+        "wasi",
+        "windows",
+        "other",
+        "unknown",
+    ]
 )
 OTHER_PLATFORM: Final = "other"
 
@@ -53,11 +81,20 @@ def platform_name(system: str) -> str:
 # The built-in event types (privacy.EVENT_TYPES holds their rules); register_event_type adds to
 # this set. "other" is the fold-in key when a report holds more types than a map may carry.
 EVENT_TYPE_NAMES: set[str] = set(
-    (
-        "app_start app_shutdown job_created job_completed job_failed file_downloaded "
-        "file_uploaded printer_connected printer_disconnected error_occurred feature_enabled "
-        "feature_disabled"
-    ).split()
+    [
+        "app_start",
+        "app_shutdown",
+        "job_created",
+        "job_completed",
+        "job_failed",
+        "file_downloaded",
+        "file_uploaded",
+        "printer_connected",
+        "printer_disconnected",
+        "error_occurred",
+        "feature_enabled",
+        "feature_disabled",
+    ]
 )
 OTHER_EVENTS: Final = "other"
 
