@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args
 
 import orjson
-from printernizer_usage_core.models import AggregatedStats, parse_submission
+from printernizer_usage_core.models import (
+    AggregatedStats,
+    LegacyAggregatedStats,
+    parse_submission,
+)
 from printernizer_usage_core.privacy import find_pii
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .errors import ApiError
 from .rollups import contributions, day_number
@@ -122,8 +126,31 @@ def privacy_check(raw: bytes, data: dict[str, Any]) -> None:
             _HARMLESS.add(token)
 
 
+def _schema_names(*models: type[BaseModel]) -> frozenset[str]:
+    """Every field name of the wire models, nested ones included."""
+    names: set[str] = set()
+    todo = list(models)
+    while todo:
+        model = todo.pop()
+        for name, info in model.model_fields.items():
+            names.add(name)
+            for arg in (info.annotation, *get_args(info.annotation)):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    todo.append(arg)
+    return frozenset(names)
+
+
+_SCHEMA_NAMES = _schema_names(AggregatedStats, LegacyAggregatedStats)
+
+
 def _field_name(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(root)"
+    # A map key or an unknown field name is what the sender wrote, and may be exactly what
+    # must not be repeated (an e-mail as a feature name): only schema names are shown.
+    parts = [
+        str(part) if isinstance(part, int) or part in _SCHEMA_NAMES or part == "[key]" else "*"
+        for part in loc
+    ]
+    return ".".join(parts) or "(root)"
 
 
 def validate(data: dict[str, Any]) -> AggregatedStats:
