@@ -207,6 +207,7 @@ def test_models_are_frozen() -> None:
         (("installation", "app_version"), "\uff12.\uff11.\uff10", "app_version"),  # full-width
         (("installation", "app_version"), "14.31.07", "app_version"),  # a time, not a release
         (("installation", "python_version"), "\u0663.\u0661\u0662", "python_version"),
+        (("installation", "python_version"), "14.31.07", "python_version"),
         (("installation", "platform"), "alices_macbook_local", "platform"),
         (("installation", "first_seen"), "9999-12-31T23:59:59-23:59", "first_seen"),
         (("installation", "first_seen"), "1999-12-31T00:00:00Z", "first_seen"),

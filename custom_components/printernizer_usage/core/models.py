@@ -174,8 +174,9 @@ _IDENTIFIER = r"^[a-z][a-z0-9_]{0,47}$"
 VersionStr = Annotated[
     str, StringConstraints(max_length=32, pattern=VERSION_PATTERN), AfterValidator(_check_version)
 ]
+# 3.13 or 3.13.0: a Python release (14.31.07, a time of day, is not one).
 PythonVersion = Annotated[
-    str, StringConstraints(pattern=r"^[0-9]{1,2}\.[0-9]{1,3}(\.[0-9]{1,3})?$")
+    str, StringConstraints(pattern=r"^[3-9]\.(?:0|[1-9][0-9]?)(?:\.(?:0|[1-9][0-9]?))?$")
 ]
 PlatformName = Annotated[
     str,
