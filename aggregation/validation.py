@@ -141,13 +141,14 @@ def _schema_names(*models: type[BaseModel]) -> frozenset[str]:
 
 
 _SCHEMA_NAMES = _schema_names(AggregatedStats, LegacyAggregatedStats)
+_HIDDEN = "<not shown>"
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
     # A map key or an unknown field name is what the sender wrote, and may be exactly what
     # must not be repeated (an e-mail as a feature name): only schema names are shown.
     parts = [
-        str(part) if isinstance(part, int) or part in _SCHEMA_NAMES or part == "[key]" else "*"
+        str(part) if isinstance(part, int) or part in _SCHEMA_NAMES or part == "[key]" else _HIDDEN
         for part in loc
     ]
     return ".".join(parts) or "(root)"
