@@ -265,3 +265,24 @@ def test_generated_personal_data_never_passes_the_guard(event_type, metadata) ->
             assert value not in text
     assert find_pii(clean) is None
     assert all(isinstance(v, str | int | bool) for v in clean.values())
+
+
+def test_no_name_the_project_declares_looks_personal() -> None:
+    """The server scans every string of a report: declared names must pass that scan."""
+    from printernizer_usage_core.models import AggregatedStats, DeploymentMode, PrinterType
+    from printernizer_usage_core.registry import KNOWN_FEATURES, KNOWN_PLATFORMS
+
+    names = {
+        *KNOWN_FEATURES,
+        *KNOWN_PLATFORMS,
+        *EVENT_TYPE_NAMES,
+        *PrinterType,
+        *DeploymentMode,
+        *AggregatedStats.model_fields,
+        "OtherError",
+        "2026-11",
+        "1.0",
+        "2.0",
+        "unknown",
+    }
+    assert [name for name in sorted(names) if pii_kind(name) is not None] == []
