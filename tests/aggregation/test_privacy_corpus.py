@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agg_payloads import payload
+from agg_payloads import legacy_payload, payload
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from printernizer_usage_core.models import parse_submission
@@ -176,3 +176,16 @@ async def test_unknown_version_is_its_own_bucket_never_the_latest(app: Quart) ->
     adoption = {item["version"]: item["installations"] for item in versions["adoption"]}
     assert adoption == {"unknown": 6, "2.1.0": 5}
     assert [item["version"] for item in versions["adoption"]][-1] == "unknown"
+
+
+@pytest.mark.parametrize(
+    "stamp", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "2026-13-45T99:00:00"]
+)
+async def test_legacy_submission_timestamp_never_500(app: Quart, stamp: str) -> None:
+    """Schema 1.0's exact send time is read and dropped: never converted, never a 500."""
+    body = legacy_payload()
+    body["submission_timestamp"] = stamp
+    response = await app.test_client().post("/submit", json=body)
+    assert response.status_code in (201, 422), await response.get_data(as_text=True)
+    stored = await app.config["REPOSITORY"].count_submissions()
+    assert stored == (1 if response.status_code == 201 else 0)
