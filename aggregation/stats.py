@@ -8,6 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from printernizer_usage_core.models import UNKNOWN_VERSION
+
 from . import anomalies as detect
 from . import rollups as r
 from .rollups import iso_day, today, version_key, week_of
@@ -123,15 +125,16 @@ class StatsService:
     def _versions(self, latest: _Latest) -> dict[str, Any]:
         active = latest.active()
         adoption = self.fold(latest.dim(r.VERSION), active)
-        visible = [item["key"] for item in adoption if item["key"] != OTHER]
+        # "unknown" (hosts that do not say their version) is a row of its own, never the latest.
+        visible = [item["key"] for item in adoption if item["key"] not in (OTHER, UNKNOWN_VERSION)]
         # "Latest" is the highest version number among the reported (non-suppressed) versions,
         # not the most common one.
         latest_version = max(visible, key=version_key) if visible else None
         ordered = sorted(
-            (i for i in adoption if i["key"] != OTHER),
+            (i for i in adoption if i["key"] not in (OTHER, UNKNOWN_VERSION)),
             key=lambda i: version_key(i["key"]),
             reverse=True,
-        ) + [i for i in adoption if i["key"] == OTHER]
+        ) + [i for i in adoption if i["key"] in (UNKNOWN_VERSION, OTHER)]
         on_latest = next((i["installations"] for i in ordered if i["key"] == latest_version), 0)
         return {
             "latest": latest_version,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args
 
 import orjson
-from printernizer_usage_core.models import AggregatedStats, parse_submission
+from printernizer_usage_core.models import (
+    AggregatedStats,
+    LegacyAggregatedStats,
+    parse_submission,
+)
 from printernizer_usage_core.privacy import find_pii
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .errors import ApiError
 from .rollups import contributions, day_number
@@ -19,7 +23,8 @@ _UUID = re.compile(
 )
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _ISO_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?"
+    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?$"
 )
 # Values whose format is fixed and checked by the schema; the PII detectors would mistake a
 # uuid for a serial and a time for an IPv6 address, so these are left out of the scan when
@@ -121,8 +126,32 @@ def privacy_check(raw: bytes, data: dict[str, Any]) -> None:
             _HARMLESS.add(token)
 
 
+def _schema_names(*models: type[BaseModel]) -> frozenset[str]:
+    """Every field name of the wire models, nested ones included."""
+    names: set[str] = set()
+    todo = list(models)
+    while todo:
+        model = todo.pop()
+        for name, info in model.model_fields.items():
+            names.add(name)
+            for arg in (info.annotation, *get_args(info.annotation)):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    todo.append(arg)
+    return frozenset(names)
+
+
+_SCHEMA_NAMES = _schema_names(AggregatedStats, LegacyAggregatedStats)
+_HIDDEN = "<not shown>"
+
+
 def _field_name(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(root)"
+    # A map key or an unknown field name is what the sender wrote, and may be exactly what
+    # must not be repeated (an e-mail as a feature name): only schema names are shown.
+    parts = [
+        str(part) if isinstance(part, int) or part in _SCHEMA_NAMES or part == "[key]" else _HIDDEN
+        for part in loc
+    ]
+    return ".".join(parts) or "(root)"
 
 
 def validate(data: dict[str, Any]) -> AggregatedStats:

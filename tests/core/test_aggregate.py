@@ -11,21 +11,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from printernizer_usage_core.aggregate import OTHER_ERRORS, top_counts
 from printernizer_usage_core.models import AggregatedStats, TimePeriod
+from printernizer_usage_core.registry import EVENT_TYPE_NAMES
 from printernizer_usage_core.service import UsageStatsService
 from printernizer_usage_core.store import EventRow
 
 from .test_privacy import PERSONAL
 
-TYPES = [
-    "job_created",
-    "job_completed",
-    "job_failed",
-    "file_downloaded",
-    "file_uploaded",
-    "printer_connected",
-    "error_occurred",
-    "app_start",
-]
+# Every event type but those that carry no count of their own in the payload.
+TYPES = sorted(
+    EVENT_TYPE_NAMES
+    - {"app_shutdown", "printer_disconnected", "feature_enabled", "feature_disabled"}
+)
 ERRORS = ["KeyError", "TimeoutError", "ConnectionError"]
 PRINTERS = ["bambu_lab", "prusa_core", "octoprint"]
 

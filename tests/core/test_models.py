@@ -192,3 +192,87 @@ def test_models_are_frozen() -> None:
     with pytest.raises(ValidationError):
         usage.job_count = 3  # type: ignore[misc]
     assert InstallationInfo.model_config["extra"] == "forbid"
+
+
+# --- issue 16: one format per field, ASCII numbers, real integers, bounded times -----------
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("consent_version",), "Bob", "consent_version"),
+        (("consent_version",), "2026-13", "consent_version"),
+        (("consent_version",), "2026-11\n", "consent_version"),
+        (("installation", "app_version"), "\u0662.\u0661.\u0660", "app_version"),  # Arabic-Indic
+        (("installation", "app_version"), "\uff12.\uff11.\uff10", "app_version"),  # full-width
+        (("installation", "app_version"), "14.31.07", "app_version"),  # a time, not a release
+        (("installation", "python_version"), "\u0663.\u0661\u0662", "python_version"),
+        (("installation", "python_version"), "14.31.07", "python_version"),
+        (("installation", "platform"), "alices_macbook_local", "platform"),
+        (("installation", "first_seen"), "9999-12-31T23:59:59-23:59", "first_seen"),
+        (("installation", "first_seen"), "1999-12-31T00:00:00Z", "first_seen"),
+        (("period", "start"), "0001-01-01T00:00:00+23:59", "start"),
+        (("usage_stats", "job_count"), True, "job_count"),
+        (("usage_stats", "job_count"), "3", "job_count"),
+        (("usage_stats", "job_count"), 3.0, "job_count"),
+        (("usage_stats", "uptime_hours"), False, "uptime_hours"),
+        (("usage_stats", "feature_usage"), {"auto_download": 1}, "feature_usage"),
+        (("usage_stats", "feature_usage"), {"alices_macbook_local": True}, "feature_usage"),
+        (("printer_fleet", "printer_count"), True, "printer_count"),
+        (("period", "duration_days"), True, "duration_days"),
+        (("error_summary",), {"Bob": 1}, "error_summary"),
+        (("error_summary",), {"John": 1}, "error_summary"),
+        (("error_summary",), {"click_count": 1}, "error_summary"),
+        (("error_summary",), {"Ejohn_smith_example_com": 1}, "error_summary"),
+        (("error_summary",), {"E192_168_1_5": 1}, "error_summary"),
+        (("error_summary",), {"Error12345678Error": 1}, "error_summary"),
+        (("error_summary",), {"ConnectionError": True}, "error_summary"),
+        (("event_counts",), {"time_on_page": 1}, "event_counts"),
+    ],
+)
+def test_issue_16_values_are_refused(path, value, field) -> None:
+    test_invalid_values_are_rejected_naming_the_field(path, value, field)
+
+
+def test_out_of_range_times_are_a_validation_error_not_an_overflow() -> None:
+    payload = legacy_payload()
+    payload["installation"]["first_seen"] = "9999-12-31T23:59:59-23:59"
+    with pytest.raises(ValidationError, match="out of range"):
+        parse_submission(payload)
+    payload = legacy_payload()
+    payload["period"]["start"] = "0001-01-01T00:00:00+23:59"
+    with pytest.raises(ValidationError, match="out of range"):
+        parse_submission(payload)
+
+
+@pytest.mark.parametrize(
+    ("errors", "accepted"),
+    [
+        ({"ConnectionError": 1, "MQTTDisconnectError": 2, "FTPError": 1}, True),
+        ({"ClientConnectorError": 1, "ConnectTimeout": 1, "StopIteration": 1}, True),
+        ({"OtherError": 4, "UserWarning": 1, "KeyboardInterrupt": 1}, True),
+        ({"HTTP404Error": 1, "X509CertificateError": 1}, True),
+        ({"error_perm": 1}, False),
+        ({"Timeout": 1}, True),
+        ({"ValueError_": 1}, False),
+    ],
+)
+def test_error_names_are_exception_class_names(errors: dict[str, int], accepted: bool) -> None:
+    payload = current_payload()
+    payload["error_summary"] = errors
+    if accepted:
+        assert parse_submission(payload).error_summary == errors
+    else:
+        with pytest.raises(ValidationError, match="error_summary"):
+            parse_submission(payload)
+
+
+def test_unknown_version_and_schema_1_0_are_still_accepted() -> None:
+    payload = legacy_payload()
+    payload["installation"]["app_version"] = "unknown"
+    stats = parse_submission(payload)
+    assert stats.installation.app_version == "unknown"
+    assert stats.consent_version == "1.0"
+    current = stats.model_dump(mode="json")
+    current["consent_version"] = "2026-11"
+    assert parse_submission(current).consent_version == "2026-11"

@@ -24,6 +24,7 @@ from printernizer_usage_core.privacy import (
     sanitize_fleet,
     size_bucket,
 )
+from printernizer_usage_core.registry import EVENT_TYPE_NAMES, platform_name
 
 PERSONAL = {
     "email": ["alice@example.com", "bob.smith+3d@mail.co.uk"],
@@ -93,7 +94,7 @@ def test_find_pii_looks_into_nested_structures_and_keys() -> None:
         (
             "error_occurred",
             {"error_type": "not a class", "component": "printer"},
-            {"component": "printer"},
+            {"component": "printer", "error_type": "OtherError"},
         ),
         ("app_start", {"app_version": "192.168.1.23"}, {}),
         ("app_start", {"app_version": "2.0.1.4"}, {}),  # four short groups read as an address
@@ -185,12 +186,50 @@ def test_new_event_types_can_be_registered_safely() -> None:
             "camera_snapshot",
             {"printer_type": "x"},
         )
+        assert "camera_snapshot" in EVENT_TYPE_NAMES  # the wire model now counts it too
     finally:
         del EVENT_TYPES["camera_snapshot"]
+        EVENT_TYPE_NAMES.discard("camera_snapshot")
     with pytest.raises(ValueError, match="identifiers"):
         register_event_type("Camera Snapshot", EventSpec())
     with pytest.raises(ValueError, match="dimension"):
         register_event_type("camera_snapshot", EventSpec({}, dimension="missing"))
+
+
+def test_the_registry_knows_every_built_in_event_type() -> None:
+    assert set(EVENT_TYPES) == EVENT_TYPE_NAMES
+
+
+@pytest.mark.parametrize(
+    ("system", "name"),
+    [
+        ("Linux", "linux"),
+        ("Darwin", "darwin"),
+        ("Windows", "windows"),
+        ("CYGWIN_NT-10.0-19045", "cygwin"),
+        ("Alices-MacBook", "other"),
+        ("", "other"),
+    ],
+)
+def test_platform_names_come_from_the_registry(system: str, name: str) -> None:
+    assert platform_name(system) == name
+
+
+def test_error_classes_from_exceptions_and_texts() -> None:
+    class error_perm(Exception):
+        pass
+
+    with pytest.raises(ValueError):
+        error_type_name(error_perm("550 /home/alice"))
+    assert sanitize_event("job_failed", {"error": error_perm("x")}) == (
+        "job_failed",
+        {"error_type": "OtherError"},
+    )
+    assert error_type_name("KeyError('x')") == "KeyError"
+    assert error_type_name("  TimeoutError\n") == "TimeoutError"
+    for text in ("John Smith", "Bob", "Error in /home/alice", "click_count"):
+        with pytest.raises(ValueError):
+            error_type_name(text)
 
 
 # --- generated: personal data hidden anywhere in metadata never survives -------------------
@@ -226,3 +265,24 @@ def test_generated_personal_data_never_passes_the_guard(event_type, metadata) ->
             assert value not in text
     assert find_pii(clean) is None
     assert all(isinstance(v, str | int | bool) for v in clean.values())
+
+
+def test_no_name_the_project_declares_looks_personal() -> None:
+    """The server scans every string of a report: declared names must pass that scan."""
+    from printernizer_usage_core.models import AggregatedStats, DeploymentMode, PrinterType
+    from printernizer_usage_core.registry import KNOWN_FEATURES, KNOWN_PLATFORMS
+
+    names = {
+        *KNOWN_FEATURES,
+        *KNOWN_PLATFORMS,
+        *EVENT_TYPE_NAMES,
+        *PrinterType,
+        *DeploymentMode,
+        *AggregatedStats.model_fields,
+        "OtherError",
+        "2026-11",
+        "1.0",
+        "2.0",
+        "unknown",
+    }
+    assert [name for name in sorted(names) if pii_kind(name) is not None] == []

@@ -16,9 +16,17 @@ from .models import (
     UsageStats,
     submission_id_for,
 )
+from .registry import (
+    KNOWN_FEATURES,
+    OTHER_ERROR,
+    OTHER_EVENTS,
+    is_error_type_name,
+    is_event_type_name,
+)
 from .store import UPTIME_KEY
 
-OTHER_ERRORS = "OtherError"
+# The neutral error bucket (registry.OTHER_ERROR), under the name this module has exported.
+OTHER_ERRORS = OTHER_ERROR
 
 
 def _cap(value: int) -> int:
@@ -55,16 +63,25 @@ def build_payload(
         if event_type == UPTIME_KEY:
             uptime_seconds += count
         elif not dimension:
-            events[event_type] += count
+            # Types no longer (or not yet) registered are counted, never named.
+            events[event_type if is_event_type_name(event_type) else OTHER_EVENTS] += count
         elif event_type == "error_occurred":
-            errors[dimension] += count
+            # Names stored under an older, looser rule travel as the neutral bucket.
+            errors[dimension if is_error_type_name(dimension) else OTHER_ERROR] += count
+    # Every error counts: those recorded without a class (before the guard filled in the
+    # bucket) are the events not accounted for by a named error.
+    unnamed = events["error_occurred"] - sum(errors.values())
+    if unnamed > 0:
+        errors[OTHER_ERROR] += unnamed
     completed, failed = events["job_completed"], events["job_failed"]
     usage = UsageStats(
         job_count=_cap(completed + failed),
         file_count=_cap(events["file_downloaded"]),
         upload_count=_cap(events["file_uploaded"]),
         uptime_hours=min(round(uptime_seconds / 3600), period.duration_days * 24),
-        feature_usage=dict(sorted(features.items())[:MAX_MAP_ENTRIES]),
+        feature_usage=dict(
+            sorted((k, v) for k, v in features.items() if k in KNOWN_FEATURES)[:MAX_MAP_ENTRIES]
+        ),
         jobs_created=_cap(events["job_created"]),
         jobs_completed=_cap(completed),
         jobs_failed=_cap(failed),
@@ -78,7 +95,7 @@ def build_payload(
         period=period,
         printer_fleet=PrinterFleetStats.from_counts(dict(fleet)),
         usage_stats=usage,
-        error_summary=top_counts(errors, OTHER_ERRORS),
-        event_counts=top_counts({k: n for k, n in events.items() if n > 0}, "other"),
+        error_summary=top_counts(errors, OTHER_ERROR),
+        event_counts=top_counts({k: n for k, n in events.items() if n > 0}, OTHER_EVENTS),
         deletion_key_hash=deletion_key_hash,
     )

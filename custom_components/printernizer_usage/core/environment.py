@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .countries import UNKNOWN_COUNTRY, country_for_zone
 from .models import DeploymentMode
+from .registry import platform_name
 
 DEPLOYMENT_MODE_VAR = "PRINTERNIZER_DEPLOYMENT_MODE"
 DO_NOT_TRACK_VAR = "DO_NOT_TRACK"
@@ -99,7 +100,7 @@ def detect_environment(
     return Environment(
         app_version=app_version,
         python_version=_python_version(),
-        platform=re.sub(r"[^a-z0-9_]", "_", _platform.system().lower())[:24] or "unknown",
+        platform=platform_name(_platform.system()),
         deployment_mode=deployment_mode or detect_deployment_mode(environ),
         country_code=country_for_zone(zone) if zone else UNKNOWN_COUNTRY,
     )

@@ -13,15 +13,30 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     field_validator,
     model_validator,
 )
 
 from .countries import COUNTRY_CODES, UNKNOWN_COUNTRY
+from .detectors import IPV4
+from .registry import (
+    CONSENT_VERSION_PATTERN,
+    KNOWN_FEATURES,
+    KNOWN_PLATFORMS,
+    LEGACY_CONSENT_VERSION,
+    is_consent_version,
+    is_error_type_name,
+    is_event_type_name,
+)
 
 SCHEMA_VERSION = "2.0"
 LEGACY_SCHEMA_VERSION = "1.0"
+# The earliest and the first refused day of any time on the wire: Printernizer's usage
+# statistics did not exist before 2020, and a far-off time only overflows when converted.
+MIN_DAY = date(2020, 1, 1)
+END_DAY = date(2100, 1, 1)
 # Bumped whenever the privacy policy changes what is collected; opt-in records it.
 CONSENT_VERSION = "2026-11"
 
@@ -81,7 +96,13 @@ def day_start(day: date) -> datetime:
 
 
 def _day_rounded(value: datetime) -> datetime:
-    return round_to_day(value)
+    try:
+        rounded = round_to_day(value)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past the last representable day
+        raise ValueError("time out of range") from None
+    if not MIN_DAY <= rounded.date() < END_DAY:
+        raise ValueError(f"time out of range ({MIN_DAY.year} to {END_DAY.year - 1})")
+    return rounded
 
 
 def _check_country(value: str) -> str:
@@ -91,25 +112,25 @@ def _check_country(value: str) -> str:
 
 
 DayTime = Annotated[datetime, AfterValidator(_day_rounded)]
-Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+# Counts on the wire are JSON integers: not booleans (`true`), strings or floats.
+StrictCount = Annotated[int, Strict()]
+Count = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
 # What a host that does not say its version reports: an explicit value the server accepts and
 # buckets as its own version row, never a guess.
 UNKNOWN_VERSION = "unknown"
 # A release number, not free text: 2.4.0, 2025.4.4, 1.0.0-beta.2, 2.1rc1, 0.9.post1+local3 —
-# or the literal UNKNOWN_VERSION.
+# or the literal UNKNOWN_VERSION. ASCII digits only (`\d` would also take Arabic-Indic or
+# full-width digits), and no leading zeros in the numbers (14.31.07 is a time of day).
 VERSION_PATTERN = (
-    r"^(?:unknown|\d{1,4}(\.\d{1,6}){0,3}"
-    r"([.\-+]?(a|b|rc|dev|post|alpha|beta|pre|local)\.?\d{0,6}){0,2})$"
+    r"^(?:unknown|(?:0|[1-9][0-9]{0,3})(\.(?:0|[1-9][0-9]{0,5})){0,3}"
+    r"([.\-+]?(a|b|rc|dev|post|alpha|beta|pre|local)\.?[0-9]{0,6}){0,2})$"
 )
-# An IPv4 address: the privacy guard's detector, and what no version may look like.
-IPV4_PATTERN = r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"
-_IPV4 = re.compile(IPV4_PATTERN)
 _VERSION = re.compile(VERSION_PATTERN)
 
 
 def is_version(value: str) -> bool:
     """A release number that is not also an IPv4 address ("192.168.1.23" fits the pattern)."""
-    return len(value) <= 32 and _VERSION.match(value) is not None and not _IPV4.search(value)
+    return len(value) <= 32 and _VERSION.fullmatch(value) is not None and not IPV4.search(value)
 
 
 def _check_version(value: str) -> str:
@@ -118,21 +139,71 @@ def _check_version(value: str) -> str:
     return value
 
 
+def _registry_check(allowed: frozenset[str], what: str) -> Any:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"not a known {what} (see docs/PRIVACY.md)")
+        return value
+
+    return AfterValidator(check)
+
+
+def _check_error_type(value: str) -> str:
+    if not is_error_type_name(value):
+        raise ValueError(
+            "not an exception class name (CamelCase ending in Error, Exception, Warning, ...)"
+        )
+    return value
+
+
+def _check_event_type(value: str) -> str:
+    if not is_event_type_name(value):
+        raise ValueError("not a known event type")
+    return value
+
+
+def _check_consent_version(value: str) -> str:
+    if not is_consent_version(value):
+        raise ValueError("not a consent version (YYYY-MM)")
+    return value
+
+
+_IDENTIFIER = r"^[a-z][a-z0-9_]{0,47}$"
 # The pattern stays in the JSON schema; the address check needs look-around, which
 # pydantic's regex engine does not have.
 VersionStr = Annotated[
     str, StringConstraints(max_length=32, pattern=VERSION_PATTERN), AfterValidator(_check_version)
 ]
-PythonVersion = Annotated[str, StringConstraints(pattern=r"^\d{1,2}\.\d{1,3}(\.\d{1,3})?$")]
-PlatformName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,23}$")]
+# 3.13 or 3.13.0: a Python release (14.31.07, a time of day, is not one).
+PythonVersion = Annotated[
+    str, StringConstraints(pattern=r"^[3-9]\.(?:0|[1-9][0-9]?)(?:\.(?:0|[1-9][0-9]?))?$")
+]
+PlatformName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,23}$"),
+    _registry_check(KNOWN_PLATFORMS, "platform"),
+]
 CountryCode = Annotated[
     str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_check_country)
 ]
-FeatureName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
-EventTypeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
-ErrorTypeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")]
-ConsentVersion = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z.\-]{1,16}$")]
+# Feature keys come from the registry (core/registry.py); unknown ones are refused.
+FeatureName = Annotated[
+    str, StringConstraints(pattern=_IDENTIFIER), _registry_check(KNOWN_FEATURES, "feature")
+]
+EventTypeName = Annotated[
+    str, StringConstraints(pattern=_IDENTIFIER), AfterValidator(_check_event_type)
+]
+ErrorTypeName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]{1,63}$"),
+    AfterValidator(_check_error_type),
+]
+ConsentVersion = Annotated[
+    str, StringConstraints(pattern=CONSENT_VERSION_PATTERN), AfterValidator(_check_consent_version)
+]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+FeatureFlags = dict[FeatureName, Annotated[bool, Strict()]]
+PrinterCount = Annotated[int, Strict(), Field(ge=0, le=MAX_PRINTERS)]
 
 
 class _Strict(BaseModel):
@@ -158,7 +229,7 @@ class TimePeriod(_Strict):
 
     start: DayTime
     end: DayTime
-    duration_days: int = Field(ge=1, le=MAX_PERIOD_DAYS)
+    duration_days: StrictCount = Field(ge=1, le=MAX_PERIOD_DAYS)
 
     @model_validator(mode="after")
     def _consistent(self) -> TimePeriod:
@@ -192,9 +263,9 @@ class TimePeriod(_Strict):
 class PrinterFleetStats(_Strict):
     """How many printers of which family, never which printers."""
 
-    printer_count: int = Field(ge=0, le=MAX_PRINTERS)
+    printer_count: PrinterCount
     printer_types: list[PrinterType] = Field(default_factory=list, max_length=len(PrinterType))
-    printer_type_counts: dict[PrinterType, Annotated[int, Field(ge=0, le=MAX_PRINTERS)]] = Field(
+    printer_type_counts: dict[PrinterType, PrinterCount] = Field(
         default_factory=dict, max_length=len(PrinterType)
     )
 
@@ -224,8 +295,8 @@ class UsageStats(_Strict):
     job_count: Count = 0
     file_count: Count = 0
     upload_count: Count = 0
-    uptime_hours: int = Field(default=0, ge=0, le=MAX_PERIOD_DAYS * 24)
-    feature_usage: dict[FeatureName, bool] = Field(default_factory=dict, max_length=MAX_MAP_ENTRIES)
+    uptime_hours: StrictCount = Field(default=0, ge=0, le=MAX_PERIOD_DAYS * 24)
+    feature_usage: FeatureFlags = Field(default_factory=dict, max_length=MAX_MAP_ENTRIES)
     jobs_created: Count = 0
     jobs_completed: Count = 0
     jobs_failed: Count = 0
@@ -272,8 +343,8 @@ class LegacyUsageStats(_Strict):
     job_count: Count = 0
     file_count: Count = 0
     upload_count: Count = 0
-    uptime_hours: float = Field(default=0, ge=0, le=MAX_PERIOD_DAYS * 24)
-    feature_usage: dict[FeatureName, bool] = Field(default_factory=dict, max_length=MAX_MAP_ENTRIES)
+    uptime_hours: Annotated[float, Strict()] = Field(default=0, ge=0, le=MAX_PERIOD_DAYS * 24)
+    feature_usage: FeatureFlags = Field(default_factory=dict, max_length=MAX_MAP_ENTRIES)
 
 
 class LegacyAggregatedStats(_Strict):
@@ -294,7 +365,7 @@ class LegacyAggregatedStats(_Strict):
         usage = self.usage_stats
         return AggregatedStats(
             submission_id=submission_id_for(self.installation.installation_id, self.period),
-            consent_version=LEGACY_SCHEMA_VERSION,
+            consent_version=LEGACY_CONSENT_VERSION,
             installation=self.installation,
             period=self.period,
             printer_fleet=self.printer_fleet,

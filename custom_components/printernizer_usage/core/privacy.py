@@ -9,52 +9,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .models import IPV4_PATTERN, MAX_COUNT, DeploymentMode, PrinterType, is_version
+from .detectors import pii_kind
+from .models import MAX_COUNT, DeploymentMode, PrinterType, is_version
+from .registry import (
+    EVENT_TYPE_NAMES,
+    KNOWN_FEATURES,
+    OTHER_ERROR,
+    is_error_type_name,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
 Scalar = str | int | bool
-
-# --- detectors: anything that looks personal is refused, wherever it is nested -------------
-
-_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
-_IPV4 = re.compile(IPV4_PATTERN)
-_IPV6 = re.compile(r"(?i)(?<![0-9a-f:])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![0-9a-f:])")
-_MAC = re.compile(r"(?i)(?<![0-9a-f])(?:[0-9a-f]{2}[:-]){5}[0-9a-f]{2}(?![0-9a-f])")
-_URL = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://|\bwww\.")
-_HOSTNAME = re.compile(r"(?i)\b[a-z0-9](?:[a-z0-9\-]{0,62})(?:\.[a-z0-9\-]{1,63})*\.[a-z]{2,24}\b")
-_POSIX_PATH = re.compile(r"(?:^|[\s=:'\"(])(?:~|\.{1,2})?/[^\s/]+")
-_WINDOWS_PATH = re.compile(r"(?i)(?:\b[a-z]:[\\/]|\\\\[^\\\s]+\\)")
-_FILE_NAME = re.compile(
-    r"(?i)\.(?:3mf|gcode|bgcode|gco|stl|obj|step|stp|amf|ufp|txt|json|zip|png|jpe?g|log)\b"
-)
-# Serial numbers: long runs of upper-case letters mixed with digits, or long hex/digit runs.
-_SERIAL = re.compile(
-    r"\b(?=[A-Z0-9\-]*\d)(?=[A-Z0-9\-]*[A-Z])[A-Z0-9\-]{8,}\b|\b[0-9a-fA-F]{12,}\b"
-)
-_WHITESPACE = re.compile(r"\s")
-
-DETECTORS: Final[dict[str, re.Pattern[str]]] = {
-    "email": _EMAIL,
-    "mac_address": _MAC,
-    "ipv4": _IPV4,
-    "ipv6": _IPV6,
-    "url": _URL,
-    "windows_path": _WINDOWS_PATH,
-    "posix_path": _POSIX_PATH,
-    "file_name": _FILE_NAME,
-    "hostname": _HOSTNAME,
-    "serial": _SERIAL,
-    "free_text": _WHITESPACE,
-}
-
-
-def pii_kind(text: str) -> str | None:
-    """The name of the first detector that matches `text`, or None when it looks harmless."""
-    for name, pattern in DETECTORS.items():
-        if pattern.search(text):
-            return name
-    return None
 
 
 def find_pii(value: Any, _depth: int = 0) -> str | None:
@@ -103,8 +69,8 @@ COMPONENTS: Final = frozenset(
     {"api", "database", "printer", "file_manager", "scheduler", "monitoring", "ui", "other"}
 )
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
-_ERROR_CLASS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")
-_ERROR_PREFIX = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)")
+# The dotted name an error text starts with ("aiohttp.ClientError: ..."), at most 200 chars.
+_ERROR_PREFIX = re.compile(r"\s{0,8}([A-Za-z_][A-Za-z0-9_.]{0,199})")
 
 
 class Rejected(ValueError):
@@ -133,7 +99,11 @@ def size_bucket(size_bytes: Any) -> str:
 
 
 def error_type_name(value: Any) -> str:
-    """Reduce an exception, class or error text to its bare class name."""
+    """Reduce an exception, class or error text to its bare class name.
+
+    Raises Rejected when the name is not an exception class name by the registry's rule
+    (registry.is_error_type_name): `John Smith` is refused, never cut down to `John`.
+    """
     if isinstance(value, BaseException):
         name = type(value).__name__
     elif isinstance(value, type) and issubclass(value, BaseException):
@@ -142,11 +112,15 @@ def error_type_name(value: Any) -> str:
         match = _ERROR_PREFIX.match(value)
         if not match:
             raise Rejected("not an error type name")
+        rest = value[match.end() :].lstrip()
+        if rest and rest[0] not in ":(":
+            # "John Smith", "Error in /home/x": text, not a class name and its message.
+            raise Rejected("not an error type name")
         name = match.group(1).rsplit(".", 1)[-1]
     else:
         raise Rejected("not an error type name")
-    if not _ERROR_CLASS.match(name) or not name[0].isupper():
-        raise Rejected("not an error class name")
+    if not is_error_type_name(name):
+        raise Rejected("not an exception class name")
     return name
 
 
@@ -161,10 +135,11 @@ def _enum(allowed: frozenset[str]) -> Callable[[Any], str]:
     return check
 
 
-def _identifier(value: Any) -> str:
-    if isinstance(value, str) and _IDENTIFIER.match(value) and pii_kind(value) is None:
+def feature_name(value: Any) -> str:
+    """A feature from the registry (registry.KNOWN_FEATURES); anything else is refused."""
+    if isinstance(value, str) and value in KNOWN_FEATURES:
         return value
-    raise Rejected("not a lower-case identifier")
+    raise Rejected("not a known feature")
 
 
 def _count(value: Any) -> int:
@@ -198,10 +173,15 @@ deployment_mode = _enum(frozenset(DeploymentMode))
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """How one metadata key is checked and reduced; `store_as` renames a reduced value."""
+    """How one metadata key is checked and reduced; `store_as` renames a reduced value.
+
+    A refused value is dropped, or stored as `fallback` when there is one (an error whose
+    class is refused still counts, as OtherError).
+    """
 
     check: Callable[[Any], Scalar]
     store_as: str | None = None
+    fallback: Scalar | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,12 +191,16 @@ class EventSpec:
     fields: Mapping[str, FieldRule] = field(default_factory=dict)
     # The metadata key whose value daily rollups count by (for breakdowns such as error types).
     dimension: str | None = None
+    # Values stored when the event does not carry these keys (or carries only refused ones):
+    # an error_occurred without a class is still an error, under OtherError.
+    defaults: Mapping[str, Scalar] = field(default_factory=dict)
 
 
 _PRINTER = FieldRule(printer_type)
 _DURATION = FieldRule(duration_bucket, store_as="duration")
 _SIZE = FieldRule(size_bucket, store_as="file_size")
-_ERROR = FieldRule(error_type_name)
+_ERROR = FieldRule(error_type_name, fallback=OTHER_ERROR)
+_ERROR_AS_TYPE = FieldRule(error_type_name, "error_type", OTHER_ERROR)
 _FILE_FIELDS: Mapping[str, FieldRule] = {
     "printer_type": _PRINTER,
     "file_type": FieldRule(_file_type),
@@ -239,7 +223,7 @@ EVENT_TYPES: dict[str, EventSpec] = {
     "job_created": EventSpec({"printer_type": _PRINTER}, dimension="printer_type"),
     "job_completed": EventSpec(_JOB_FIELDS, dimension="printer_type"),
     "job_failed": EventSpec(
-        {**_JOB_FIELDS, "error_type": _ERROR, "error": FieldRule(error_type_name, "error_type")},
+        {**_JOB_FIELDS, "error_type": _ERROR, "error": _ERROR_AS_TYPE},
         dimension="error_type",
     ),
     "file_downloaded": EventSpec(_FILE_FIELDS, dimension="printer_type"),
@@ -249,15 +233,16 @@ EVENT_TYPES: dict[str, EventSpec] = {
     "error_occurred": EventSpec(
         {
             "error_type": _ERROR,
-            "error": FieldRule(error_type_name, "error_type"),
-            "exception": FieldRule(error_type_name, "error_type"),
+            "error": _ERROR_AS_TYPE,
+            "exception": _ERROR_AS_TYPE,
             "component": FieldRule(_enum(COMPONENTS)),
             "printer_type": _PRINTER,
         },
         dimension="error_type",
+        defaults={"error_type": OTHER_ERROR},
     ),
-    "feature_enabled": EventSpec({"feature": FieldRule(_identifier)}, dimension="feature"),
-    "feature_disabled": EventSpec({"feature": FieldRule(_identifier)}, dimension="feature"),
+    "feature_enabled": EventSpec({"feature": FieldRule(feature_name)}, dimension="feature"),
+    "feature_disabled": EventSpec({"feature": FieldRule(feature_name)}, dimension="feature"),
 }
 
 
@@ -270,6 +255,7 @@ def register_event_type(name: str, spec: EventSpec) -> None:
     }:
         raise ValueError("the dimension must be one of the event's metadata keys")
     EVENT_TYPES[name] = spec
+    EVENT_TYPE_NAMES.add(name)
 
 
 @dataclass(slots=True)
@@ -298,11 +284,11 @@ def sanitize_event(
         return None
     clean: dict[str, Scalar] = {}
     if not metadata:
-        return event_type, clean
+        return event_type, {**spec.defaults}
     if not isinstance(metadata, Mapping):
         COUNTERS.dropped_fields += 1
         _LOGGER.debug("metadata of a %s event dropped: not a mapping", event_type)
-        return event_type, clean
+        return event_type, {**spec.defaults}
     fields = spec.fields
     for key, value in metadata.items():
         rule = fields.get(key) if isinstance(key, str) else None
@@ -314,21 +300,29 @@ def sanitize_event(
             reduced = rule.check(value)
         except Rejected as err:
             COUNTERS.dropped_fields += 1
-            _LOGGER.debug("metadata '%s' of a %s event dropped: %s", key, event_type, err)
-            continue
-        clean[rule.store_as or key] = reduced
+            if rule.fallback is None:
+                _LOGGER.debug("metadata '%s' of a %s event dropped: %s", key, event_type, err)
+                continue
+            _LOGGER.debug("metadata '%s' of a %s event bucketed: %s", key, event_type, err)
+            reduced = rule.fallback
+        name = rule.store_as or key
+        if name not in clean or clean[name] == rule.fallback:
+            # A refused value does not replace an accepted one stored under the same name.
+            clean[name] = reduced
+    for name, value in spec.defaults.items():
+        clean.setdefault(name, value)
     return event_type, clean
 
 
 def sanitize_feature_flags(flags: Mapping[Any, Any]) -> dict[str, bool]:
-    """Feature on/off flags reduced to identifier keys and real booleans."""
+    """Feature on/off flags reduced to registry features and real booleans."""
     clean: dict[str, bool] = {}
     for key, value in flags.items():
         try:
-            clean[_identifier(key)] = _boolean(value)
+            clean[feature_name(key)] = _boolean(value)
         except Rejected:
             COUNTERS.dropped_fields += 1
-            _LOGGER.debug("a feature flag was dropped: not an identifier and a boolean")
+            _LOGGER.debug("a feature flag was dropped: not a known feature and a boolean")
     return clean
 
 
