@@ -26,7 +26,7 @@ _HOP = {
     "transfer-encoding", "upgrade", "host", "content-length", "content-encoding",
 }  # fmt: skip
 FRAME_PAGE = f"""<!doctype html>
-<html><head><title>Home Assistant</title></head>
+<html><head><title>Home Assistant</title><link rel="icon" href="data:,"></head>
 <body><iframe id="panel" title="Printernizer usage" src="{PREFIX}/dashboard"
   style="width:1400px;height:2400px;border:0"></iframe></body></html>"""
 
