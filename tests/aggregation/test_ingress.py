@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 from conftest import ADMIN_KEY
 from ingress_proxy import PREFIX, USER_HEADERS, IngressProxy
+from multidict import CIMultiDictProxy
 from yarl import URL
 
 from aggregation.app import create_app
@@ -148,10 +149,10 @@ def session_token(cookie_value: str) -> str:
     return token
 
 
-async def direct_status(
+async def direct_request(
     port: int, path: str, source: str, headers: dict[str, str]
-) -> tuple[int, str]:
-    """Status and Location of one request to the server sent from the address `source`."""
+) -> tuple[int, CIMultiDictProxy[str]]:
+    """Status and headers of one GET to the server sent from the address `source`."""
     connector = aiohttp.TCPConnector(local_addr=(source, 0), force_close=True)
     async with (
         aiohttp.ClientSession(connector=connector) as client,
@@ -159,7 +160,15 @@ async def direct_status(
             f"http://127.0.0.1:{port}{path}", headers=headers, allow_redirects=False
         ) as resp,
     ):
-        return resp.status, resp.headers.get("Location", "")
+        return resp.status, resp.headers
+
+
+async def direct_status(
+    port: int, path: str, source: str, headers: dict[str, str]
+) -> tuple[int, str]:
+    """Status and Location of one request to the server sent from the address `source`."""
+    status, answer = await direct_request(port, path, source, headers)
+    return status, answer.get("Location", "")
 
 
 async def test_same_headers_from_elsewhere_grant_nothing(stack: Stack) -> None:
@@ -236,6 +245,32 @@ async def test_ingress_without_api_key(tmp_path: Path) -> None:
         assert status == 200
         status, _ = await direct_status(port, "/dashboard/data.json", "127.0.0.1", INGRESS_HEADERS)
         assert status == 503, "no key: the admin API is off for everyone else"
+
+
+async def secure_cookie(port: int, path: str, source: str, headers: dict[str, str]) -> bool:
+    """Whether the session cookie the server sets for this request is marked Secure."""
+    status, answer = await direct_request(port, path, source, headers)
+    assert status == 200, path
+    morsel = next(iter(SimpleCookie(answer["Set-Cookie"]).values()))
+    return bool(morsel["secure"])
+
+
+async def test_cookie_is_secure_exactly_when_the_browser_used_https(tmp_path: Path) -> None:
+    https = {"X-Forwarded-Proto": "https"}
+    async with serve_aggregation(
+        tmp_path, api_key=ADMIN_KEY, ingress_proxy=(SUPERVISOR,), trust_proxy=True
+    ) as (port, _db):
+        # Home Assistant reached over HTTPS or plain HTTP (as its proxy reports it).
+        assert await secure_cookie(port, "/dashboard", SUPERVISOR, {**INGRESS_HEADERS, **https})
+        assert not await secure_cookie(port, "/dashboard", SUPERVISOR, INGRESS_HEADERS)
+        # The published port behind a trusted HTTPS proxy, and plain HTTP on the port.
+        assert await secure_cookie(port, "/dashboard/login", "127.0.0.1", https)
+        assert not await secure_cookie(port, "/dashboard/login", "127.0.0.1", {})
+    untrusting = tmp_path / "untrusting"
+    untrusting.mkdir()
+    async with serve_aggregation(untrusting, api_key=ADMIN_KEY) as (port, _db):
+        # Without TRUST_PROXY the header is anybody's word: it changes nothing.
+        assert not await secure_cookie(port, "/dashboard/login", "127.0.0.1", https)
 
 
 def test_ingress_proxy_setting() -> None:
