@@ -86,7 +86,7 @@ class IngressPrefix:
                     **scope,
                     "root_path": prefix,
                     "path": prefix + scope["path"],
-                    "raw_path": prefix.encode() + scope.get("raw_path", scope["path"].encode()),
+                    "raw_path": prefix.encode() + (scope.get("raw_path") or scope["path"].encode()),
                     SCOPE_KEY: prefix,
                 }
         await self._app(scope, receive, send)
