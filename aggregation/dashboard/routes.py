@@ -62,17 +62,20 @@ def login_throttle() -> LoginThrottle:
 
 
 @blueprint.before_app_request
-async def _authenticate_session() -> None:
+async def _authenticate_session() -> WerkzeugResponse | None:
     """Every request: a live session grants admin rights; writes with it need the CSRF token."""
     if request.endpoint == "dashboard.static":
-        return
+        return None
     if ingress.active():
+        if request.path == "/":  # the panel's root (without ingress_entry) is the dashboard
+            return redirect(url_for("dashboard.index"))
         if request.blueprint == "dashboard":
             await ingress.sign_in()  # Home Assistant signed this user in
-        return
+        return None
     if not session.carries_session() or not settings().admin_enabled:
-        return  # nothing to look up: most requests (clients, health, metrics) end here
+        return None  # nothing to look up: most requests (clients, health, metrics) end here
     await guard_storage(session.authenticate(repository()), "dashboard")
+    return None
 
 
 @blueprint.after_app_request

@@ -112,10 +112,11 @@ async def test_every_download_works_through_the_prefix(stack: Stack) -> None:
             async with client.get(f"{stack.panel}/dashboard/reports/{kind}.md") as resp:
                 assert resp.status == 200
                 assert (await resp.text()).startswith("#")
-        # The login form is never shown under ingress: straight back to the dashboard.
-        async with client.get(f"{stack.panel}/dashboard/login", allow_redirects=False) as resp:
-            assert resp.status == 302
-            assert resp.headers["Location"] == f"{PREFIX}/dashboard"
+        # The login form is never shown under ingress, and the panel's root is the dashboard.
+        for path in ("/dashboard/login", "/"):
+            async with client.get(f"{stack.panel}{path}", allow_redirects=False) as resp:
+                assert resp.status == 302, path
+                assert resp.headers["Location"] == f"{PREFIX}/dashboard"
     assert not stack.proxy.escaped
 
 
