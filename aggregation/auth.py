@@ -1,7 +1,8 @@
 """Admin authorisation: API key (Bearer or X-API-Key, constant-time) or a dashboard session.
 
 A session counts only after the dashboard's request check (dashboard/session.py) found its
-server-side record alive and, for a state-changing request, its CSRF token: that check calls
+server-side record alive and, for a state-changing request, its CSRF token (or, for Home
+Assistant's ingress proxy, dashboard/ingress.py trusted the request): that check calls
 `grant_session`. A request that presents a key is judged by the key alone.
 """
 
@@ -44,23 +45,22 @@ def key_matches(candidate: str, expected: str) -> bool:
 def is_admin() -> bool:
     """Whether the current request is authorised as the maintainer."""
     settings: Settings = current_app.config["SETTINGS"]
-    if not settings.admin_enabled:
-        return False
     key = presented_key()
     if key is None:
+        # Granted sessions need no API_KEY: Home Assistant's ingress signs in without one.
         return session_granted()
-    return key_matches(key, settings.api_key)
+    return settings.admin_enabled and key_matches(key, settings.api_key)
 
 
 def check_admin() -> None:
     """Raise the right ApiError unless the request is an admin's: 503, 401 or 403."""
     settings: Settings = current_app.config["SETTINGS"]
+    key = presented_key()
+    if key is None and session_granted():
+        return
     if not settings.admin_enabled:
         raise ApiError(503, "admin API disabled: set API_KEY", reason="admin_disabled")
-    key = presented_key()
     if key is None:
-        if session_granted():
-            return
         raise ApiError(
             401,
             "admin key required: send 'Authorization: Bearer <API_KEY>' or 'X-API-Key'",

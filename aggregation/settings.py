@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import secrets
@@ -62,6 +63,9 @@ class Settings:
     report_email_to: str = ""
     public_page: bool = False
     demo_data: bool = False
+    # Addresses of Home Assistant's ingress proxy (the add-on sets 172.30.32.2); requests from
+    # them with the ingress headers are signed in as admin. Empty: no ingress (plain servers).
+    ingress_proxy: tuple[str, ...] = ()
     # Group commit: the most submissions one transaction writes.
     max_batch: int = 200
     # Server processes; more than 1 runs hypercorn's multi-process mode on aggregation.asgi:app.
@@ -118,6 +122,7 @@ class Settings:
             report_email_to=reader.text("REPORT_EMAIL_TO", ""),
             public_page=reader.boolean("PUBLIC_PAGE", False),
             demo_data=reader.boolean("DEMO_DATA", False),
+            ingress_proxy=reader.addresses("INGRESS_PROXY"),
             max_batch=reader.integer("MAX_BATCH", 200, minimum=1, maximum=1000),
             workers=reader.integer("WORKERS", 1, minimum=1, maximum=64),
         )
@@ -169,6 +174,18 @@ class _Reader:
     def csv(self, name: str) -> tuple[str, ...]:
         raw = self._env.get(name, "")
         return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+
+    def addresses(self, name: str) -> tuple[str, ...]:
+        """Comma-separated IP addresses, normalised (a host name or a network is refused)."""
+        parsed = []
+        for part in self.csv(name):
+            try:
+                parsed.append(ipaddress.ip_address(part).compressed)
+            except ValueError:
+                raise SettingsError(
+                    f"{name} must be comma-separated IP addresses, got {part!r}"
+                ) from None
+        return tuple(parsed)
 
     def database_url(self, default: str) -> str:
         raw = self._env.get("DATABASE_URL", "").strip() or default

@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from .. import reports
 from ..auth import is_admin_request, key_matches, require_admin
 from ..blueprints.common import client_address, guard_storage, repository, settings, stats
-from . import charts, session
+from . import charts, ingress, session
 from .community import build_community
 from .throttle import LoginThrottle
 
@@ -43,11 +43,15 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+# Home Assistant shows an ingress panel in a frame of its own page (the same origin).
+CSP_INGRESS = CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
 
 
 @blueprint.record_once
 def _on_register(state: Any) -> None:
     session.configure_cookie(state.app)
+    if "SETTINGS" in state.app.config:
+        ingress.install(state.app, state.app.config["SETTINGS"])
     state.app.config.setdefault(THROTTLE, LoginThrottle(state.app.secret_key or ""))
 
 
@@ -58,20 +62,30 @@ def login_throttle() -> LoginThrottle:
 
 
 @blueprint.before_app_request
-async def _authenticate_session() -> None:
+async def _authenticate_session() -> WerkzeugResponse | None:
     """Every request: a live session grants admin rights; writes with it need the CSRF token."""
-    if request.endpoint == "dashboard.static" or not session.carries_session():
-        return  # nothing to look up: most requests (clients, health, metrics) end here
+    if request.endpoint == "dashboard.static":
+        return None
+    if ingress.active():
+        if request.path == "/":  # the panel's root (without ingress_entry) is the dashboard
+            return redirect(url_for("dashboard.index"))
+        if request.blueprint == "dashboard":
+            await ingress.sign_in()  # Home Assistant signed this user in
+        return None
+    if not session.carries_session() or not settings().admin_enabled:
+        return None  # nothing to look up: most requests (clients, health, metrics) end here
     await guard_storage(session.authenticate(repository()), "dashboard")
+    return None
 
 
 @blueprint.after_app_request
 async def _security_headers(response: Response) -> Response:
     if request.path.startswith(("/dashboard", "/community")):
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        framed = ingress.active()
+        response.headers.setdefault("Content-Security-Policy", CSP_INGRESS if framed else CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN" if framed else "DENY")
         if not request.path.startswith("/dashboard/static"):
             response.headers["Cache-Control"] = "no-store"
     return response
@@ -142,6 +156,7 @@ async def index() -> Any:
         "dashboard.html",
         csrf_token=session.csrf_token(),
         k=settings().k_anonymity,
+        via_ingress=ingress.active(),
     )
 
 

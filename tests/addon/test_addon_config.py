@@ -135,11 +135,30 @@ def test_init_is_off_for_s6_overlay(config: dict[str, Any]) -> None:
     assert config["init"] is False
 
 
-def test_url_and_webui(config: dict[str, Any]) -> None:
+def test_url(config: dict[str, Any]) -> None:
     url = urlparse(config["url"])
     assert url.scheme == "https" and url.netloc
-    assert RE_WEBUI.match(config["webui"])
-    assert "[PORT:8080]" in config["webui"]
+    assert "webui" not in config or RE_WEBUI.match(config["webui"])
+
+
+def test_dashboard_opens_in_the_sidebar_through_ingress(config: dict[str, Any]) -> None:
+    from aggregation.app import create_app
+    from aggregation.settings import Settings
+
+    assert config["ingress"] is True
+    assert "webui" not in config, "the linter rejects webui beside ingress"
+    # Ingress talks to the server's own port (the one the run script starts it on).
+    assert config["ingress_port"] == 8080
+    assert f"{config['ingress_port']}/tcp" in config["ports"], "submissions stay published"
+    assert re.fullmatch(r"mdi:[a-z0-9]+(?:-[a-z0-9]+)*", config["panel_icon"])
+    assert config["panel_title"].strip() and len(config["panel_title"]) <= 30
+    # The panel opens a page the server really serves (no leading slash: the Supervisor
+    # appends the entry to /api/hassio_ingress/<token>/).
+    entry = config["ingress_entry"]
+    assert not entry.startswith("/")
+    app = create_app(Settings(database_url="sqlite:///:memory:"))
+    adapter = app.url_map.bind("localhost")
+    assert adapter.match(f"/{entry}", method="GET")[0] == "dashboard.index"
 
 
 def test_ports_format(config: dict[str, Any]) -> None:
@@ -217,8 +236,9 @@ def test_option_defaults_fit_their_types(config: dict[str, Any]) -> None:
 
 def test_brief_option_types(config: dict[str, Any]) -> None:
     schema = config["schema"]
-    assert schema["api_key"] == "password"
-    assert config["options"]["api_key"] is None, "the admin key has no default: the user sets it"
+    # The sidebar needs no key (Home Assistant signs in); only the port login and the API do.
+    assert schema["api_key"] == "password?"
+    assert "api_key" not in config["options"]
     assert schema["submit_key"] == "password?"
     assert schema["smtp_password"] == "password?"
     assert schema["database_url"] == "str?"
@@ -240,9 +260,8 @@ def test_option_defaults_match_the_server(config: dict[str, Any]) -> None:
     assert options["report_schedule"] == defaults.report_schedule
     assert options["public_page"] == defaults.public_page
     assert options["demo_data"] == defaults.demo_data
-    # Deliberately different: the add-on port speaks plain HTTP, where a Secure cookie
-    # would never come back and the dashboard login could not work.
-    assert options["session_cookie_secure"] is False
+    # The cookie is Secure exactly when the browser used HTTPS: no option for it.
+    assert "session_cookie_secure" not in config["schema"]
 
 
 def test_build_yaml(config: dict[str, Any], build: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ server because PATH starts with the project's .venv/bin.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -36,7 +37,6 @@ OPTION_ENV = {
     "allowed_origins": "ALLOWED_ORIGINS",
     "public_page": "PUBLIC_PAGE",
     "max_body_bytes": "MAX_BODY_BYTES",
-    "session_cookie_secure": "SESSION_COOKIE_SECURE",
     "trust_proxy": "TRUST_PROXY",
     "report_schedule": "REPORT_SCHEDULE",
     "report_email_to": "REPORT_EMAIL_TO",
@@ -63,7 +63,6 @@ def every_option(tmp_path: Path) -> dict[str, Any]:
         "allowed_origins": "https://a.example.org, https://b.example.org",
         "public_page": True,
         "max_body_bytes": 20000,
-        "session_cookie_secure": True,
         "trust_proxy": True,
         "report_schedule": "monthly",
         "report_email_to": "maintainer@example.org,second@example.org",
@@ -83,9 +82,13 @@ def as_env(value: Any) -> str:
     return str(value)
 
 
-def script_env(options_file: Path, data_dir: Path, port: int) -> dict[str, str]:
+def script_env(
+    options_file: Path, data_dir: Path, port: int, ingress_proxy: str | None = None
+) -> dict[str, str]:
     """A clean environment like the container's, plus the test knobs of the run script."""
+    knobs = {"ADDON_INGRESS_PROXY": ingress_proxy} if ingress_proxy else {}
     return {
+        **knobs,
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": str(data_dir),
         "LANG": "C.UTF-8",
@@ -108,7 +111,9 @@ def health(port: int) -> int | None:
 
 
 @contextmanager
-def running_addon(options: dict[str, Any], tmp_path: Path, port: int) -> Iterator[int]:
+def running_addon(
+    options: dict[str, Any], tmp_path: Path, port: int, ingress_proxy: str | None = None
+) -> Iterator[int]:
     """Run the service script like s6 would and yield the server's pid once /health is 200."""
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
@@ -117,7 +122,7 @@ def running_addon(options: dict[str, Any], tmp_path: Path, port: int) -> Iterato
     log = (tmp_path / "addon.log").open("w+b")
     process = subprocess.Popen(
         [str(STAND_IN_BASHIO), str(RUN_SCRIPT)],
-        env=script_env(options_file, data_dir, port),
+        env=script_env(options_file, data_dir, port, ingress_proxy),
         cwd=tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -189,7 +194,11 @@ def test_every_option_reaches_the_server(
     assert settings.allowed_origins == ("https://a.example.org", "https://b.example.org")
     assert settings.public_page is True
     assert settings.max_body_bytes == 20000
-    assert settings.session_cookie_secure is True
+    # Fixed by the script, not options: plain HTTP on the port, the Supervisor's address.
+    assert env["SESSION_COOKIE_SECURE"] == "false"
+    assert settings.session_cookie_secure is False
+    assert env["INGRESS_PROXY"] == "172.30.32.2"
+    assert settings.ingress_proxy == ("172.30.32.2",)
     assert settings.trust_proxy is True
     assert settings.report_schedule == "monthly"
     assert settings.report_email_to == options["report_email_to"]
@@ -205,8 +214,8 @@ def test_every_option_reaches_the_server(
 def test_defaults_only_start_with_sqlite_in_data(
     config: dict[str, Any], tmp_path: Path, free_port: int
 ) -> None:
-    # What a fresh install sends: config.yaml's options with only the API key filled in.
-    options = {**config["options"], "api_key": "fresh-install-key-0123456789"}
+    # What a fresh install sends: config.yaml's options, untouched (no API key needed).
+    options = dict(config["options"])
     data_dir = tmp_path / "data"
     with running_addon(options, tmp_path, free_port) as pid:
         env = process_env(pid)
@@ -223,22 +232,36 @@ def test_defaults_only_start_with_sqlite_in_data(
     assert run_healthcheck(free_port) == 1
 
 
-def test_missing_api_key_stops_with_a_clear_message(
+def get_dashboard_data(port: int, source: str, headers: dict[str, str]) -> int:
+    """Status of GET /dashboard/data.json sent from the loopback address `source`."""
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=30, source_address=(source, 0)
+    )
+    try:
+        connection.request("GET", "/dashboard/data.json", headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_without_api_key_the_sidebar_is_the_only_way_in(
     config: dict[str, Any], tmp_path: Path, free_port: int
 ) -> None:
-    options_file = tmp_path / "options.json"
-    options_file.write_text(json.dumps(config["options"]), encoding="utf-8")
-    result = subprocess.run(
-        [str(STAND_IN_BASHIO), str(RUN_SCRIPT)],
-        env=script_env(options_file, tmp_path, free_port),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 1
-    assert "api_key" in result.stderr
-    assert health(free_port) is None
+    # A fresh install: no key. 127.0.0.2 plays the Supervisor's ingress proxy.
+    ingress = {
+        "X-Ingress-Path": "/api/hassio_ingress/fresh-install-token",
+        "X-Remote-User-Id": "0123456789abcdef0123456789abcdef",
+        "X-Remote-User-Name": "maintainer",
+        "X-Remote-User-Display-Name": "Maintainer",
+    }
+    with running_addon(dict(config["options"]), tmp_path, free_port, "127.0.0.2") as pid:
+        assert "API_KEY" not in process_env(pid)
+        assert get_dashboard_data(free_port, "127.0.0.2", ingress) == 200
+        # The same headers from another address, or no headers: no rights, no admin API.
+        assert get_dashboard_data(free_port, "127.0.0.1", ingress) == 503
+        assert get_dashboard_data(free_port, "127.0.0.2", {}) == 503
+    log = (tmp_path / "addon.log").read_text()
+    assert "No 'api_key' set: the dashboard opens from the Home Assistant sidebar only" in log
 
 
 def test_bad_value_is_reported_by_the_server(
