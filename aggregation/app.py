@@ -132,6 +132,7 @@ def _install_shutdown(app: Quart) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await app.config["INTAKE"].close()
         writer = app.config.pop("WRITER", None)
         if writer is not None:
             await writer.stop()

@@ -16,6 +16,10 @@ SCRIPTS = (
     ("Host latency while sending", [sys.executable, "benchmarks/submitter_host_latency.py"]),
     ("Aggregation server: ingest over HTTP", [sys.executable, "benchmarks/aggregation_ingest.py"]),
     ("Aggregation server: /stats/overview", [sys.executable, "benchmarks/aggregation_overview.py"]),
+    (
+        "Aggregation server: responsiveness under hostile bodies",
+        [sys.executable, "benchmarks/aggregation_hostile.py"],
+    ),
 )
 
 
