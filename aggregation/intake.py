@@ -235,4 +235,13 @@ class Intake:
 
 def _privacy_then_schema(raw: bytes, data: dict[str, Any]) -> AggregatedStats:
     privacy_check(raw, data)
-    return validate(data)
+    try:
+        return validate(data)
+    except OverflowError:
+        # A time whose offset moves it out of the years 1..9999 in UTC: the model's day
+        # rounding raises what pydantic does not turn into a validation error.
+        raise ApiError(
+            422,
+            "a time is out of range: it must fall within the years 1 to 9999 in UTC",
+            reason="schema",
+        ) from None

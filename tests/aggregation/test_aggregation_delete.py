@@ -78,7 +78,8 @@ async def test_admin_key_variants_and_refusals(app: Quart) -> None:
     client = app.test_client()
     assert (await client.delete(f"/installation/{iid}")).status_code == 401
     bad = await client.delete(f"/installation/{iid}", headers={"Authorization": "Bearer nope"})
-    assert bad.status_code == 403
+    assert bad.status_code == 401
+    assert bad.headers["WWW-Authenticate"].startswith("Bearer")
     ok = await client.delete(f"/installation/{iid}", headers={"X-API-Key": ADMIN_KEY})
     assert ok.status_code == 200
 

@@ -293,3 +293,18 @@ async def test_retries_do_not_use_up_the_address_limit(make_settings) -> None:  
             "submission_id": first["submission_id"],
         }
         assert await app.config["REPOSITORY"].count_submissions() == 2
+
+
+async def test_times_out_of_range_are_422_not_500(app: Quart) -> None:
+    client = app.test_client()
+    for section, field, value in (
+        ("installation", "first_seen", "9999-12-31T23:59:59-23:59"),
+        ("period", "start", "0001-01-01T00:00:00+23:59"),
+        ("period", "end", "0001-01-01T00:00:00+23:59"),
+    ):
+        body = payload()
+        body[section][field] = value
+        response = await client.post("/submit", json=body)
+        assert response.status_code == 422, (field, value)
+        assert value not in (await response.get_data(as_text=True))
+    assert await app.config["REPOSITORY"].count_submissions() == 0
