@@ -23,10 +23,14 @@ MAX_STRING_BYTES = 160
 # A report has at most ~250 strings, keys included (64 features, 64 error types, 64 event
 # types and the fixed fields: docs/AGGREGATION.md); twice that is still nothing a client sends.
 MAX_STRINGS = 512
-# Checked on the loop when it is this small (a usual report: ~50 strings, ~600 characters),
-# which costs well under a millisecond; larger bodies go to the checker thread.
+# Checked on the loop when it is this small: at most 64 strings, and the sum of their
+# squared lengths (what the detectors cost at worst, while some are still quadratic) within
+# twice that of a usual report with a deletion hash (~50 strings, ~600 characters). A usual
+# report costs well under a millisecond; the worst such body found, 56 strings of 24
+# characters of "a-", 2.3 ms with the detectors of 2026-12-02 (docs/BENCHMARKS.md). Larger
+# bodies go to the checker thread.
 INLINE_STRINGS = 64
-INLINE_BYTES = 1024
+INLINE_SQUARES = 32_768
 # Bodies waiting for the checker thread beyond which new ones are refused with 503.
 MAX_QUEUED = 64
 
@@ -52,7 +56,7 @@ def check_strings(tokens: list[bytes]) -> None:
 
 def runs_inline(tokens: list[bytes]) -> bool:
     """Whether a body is small enough to check on the event loop."""
-    return len(tokens) <= INLINE_STRINGS and sum(map(len, tokens)) <= INLINE_BYTES
+    return len(tokens) <= INLINE_STRINGS and sum(len(t) ** 2 for t in tokens) <= INLINE_SQUARES
 
 
 class OffLoop:
