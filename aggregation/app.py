@@ -21,6 +21,7 @@ from .intake import Intake
 from .logs import configure_logging, flush_logs
 from .metrics import Metrics
 from .observe import RequestObserver
+from .openapi import ContractProvider
 from .ratelimit import AddressLimiter
 from .responses import json_response
 from .retention import run_periodically
@@ -53,10 +54,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         redoc_ui_path=None,
         scalar_ui_path=None,
         info={"title": "Printernizer usage aggregation", "version": VERSION},
-        security_schemes={
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "apiKey": {"type": "apiKey", "in_": "header", "name": "X-API-Key"},
-        },
+        openapi_provider_class=ContractProvider,  # security schemes and answers: openapi.py
     )
     for module in (health, submit, installations, stats, metrics):
         app.register_blueprint(module.blueprint)
@@ -132,6 +130,7 @@ def _install_shutdown(app: Quart) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await app.config["INTAKE"].close()
         writer = app.config.pop("WRITER", None)
         if writer is not None:
             await writer.stop()

@@ -60,15 +60,17 @@ def check_admin() -> None:
         return
     if not settings.admin_enabled:
         raise ApiError(503, "admin API disabled: set API_KEY", reason="admin_disabled")
+    challenge = {"WWW-Authenticate": 'Bearer realm="printernizer-aggregation"'}
     if key is None:
         raise ApiError(
             401,
             "admin key required: send 'Authorization: Bearer <API_KEY>' or 'X-API-Key'",
-            headers={"WWW-Authenticate": 'Bearer realm="printernizer-aggregation"'},
+            headers=challenge,
             reason="unauthorized",
         )
     if not key_matches(key, settings.api_key):
-        raise ApiError(403, "wrong admin key", reason="forbidden")
+        # 401, not 403: wrong credentials are no credentials (RFC 9110 15.5.2; the contract).
+        raise ApiError(401, "wrong admin key", headers=challenge, reason="forbidden")
 
 
 def require_admin[**P, R](view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:

@@ -80,6 +80,12 @@ class GroupCommitWriter:
         self._wakeup.set()
         return await future
 
+    async def stored_submission_id(self, record: SubmissionRecord) -> str | None:
+        """The id stored for `record`'s installation and period, if one is (a read only)."""
+        return await self._repo.stored_submission_id(
+            record.installation_id, record.period_start_day
+        )
+
     async def _run(self) -> None:
         while True:
             if not self._queue:

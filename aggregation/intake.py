@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from printernizer_usage_core.models import AggregatedStats
 
 from .auth import key_matches
 from .errors import ApiError
@@ -16,8 +17,9 @@ from .metrics import LabelCache, Metrics
 from .ratelimit import AddressLimiter
 from .rollups import seconds_to_next_hour, today
 from .settings import Settings
-from .storage.base import StorageError
-from .validation import decode_body, privacy_check, to_record, validate
+from .storage.base import StorageError, SubmissionRecord
+from .validation import decode_body, privacy_check, string_tokens, to_record, validate
+from .workbudget import OffLoop, check_strings, runs_inline
 
 _LOGGER = logging.getLogger(__name__)
 # Submissions queued for the writer beyond which new ones are refused with 503.
@@ -45,6 +47,29 @@ def too_large(limit: int) -> ApiError:
     return ApiError(413, f"body too large: at most {limit} bytes", reason="too_large")
 
 
+# Parameters a JSON body may name; JSON is always UTF-8 (RFC 8259).
+_UTF8 = {"utf-8", "utf8"}
+
+
+def check_json_type(content_type: str | None) -> None:
+    """415 unless the body is declared as JSON (`application/json`, optionally UTF-8).
+
+    Printernizer 1.0 posts with aiohttp's `json=`, which sends `application/json`; forms,
+    multipart and text are refused so that nothing but a report is ever parsed as one.
+    """
+    media, _, parameters = (content_type or "").partition(";")
+    if media.strip().lower() != "application/json":
+        raise ApiError(
+            415,
+            "unsupported media type: send the report as JSON with 'Content-Type: application/json'",
+            reason="media_type",
+        )
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in _UTF8:
+            raise ApiError(415, "unsupported charset: a JSON report is UTF-8", reason="media_type")
+
+
 def client_address(settings: Settings, forwarded_for: str | None, peer: str | None) -> str | None:
     """The address used as an in-memory rate-limit key (never stored or logged)."""
     if settings.trust_proxy and forwarded_for:
@@ -54,16 +79,21 @@ def client_address(settings: Settings, forwarded_for: str | None, peer: str | No
     return peer
 
 
+def address_limited(wait: int) -> ApiError:
+    """The 429 for an address that sends too often."""
+    return ApiError(
+        429,
+        "too many requests from this address; retry later",
+        headers={"Retry-After": str(wait)},
+        reason="address_rate_limit",
+    )
+
+
 def check_address(limiter: AddressLimiter, address: str | None) -> None:
     """Refuse (429 with Retry-After) an address that sends too often."""
     wait = limiter.check(address)
     if wait:
-        raise ApiError(
-            429,
-            "too many requests from this address; retry later",
-            headers={"Retry-After": str(wait)},
-            reason="address_rate_limit",
-        )
+        raise address_limited(wait)
 
 
 def storage_unavailable() -> ApiError:
@@ -95,6 +125,7 @@ class Intake:
         self._limiter = limiter
         self._writer = writer
         self._outcomes = LabelCache(metrics.submissions)
+        self._off_loop = OffLoop()
 
     async def handle(
         self,
@@ -114,6 +145,10 @@ class Intake:
             self._metrics.rows_stored.inc()
         return reply
 
+    async def close(self) -> None:
+        """Stop the off-loop checker (server shutdown)."""
+        await self._off_loop.close()
+
     async def _handle(
         self,
         header: GetHeader,
@@ -122,10 +157,12 @@ class Intake:
         read_body: ReadBody,
     ) -> Reply:
         self._check_submit_key(header("x-submit-key"))
-        check_address(self._limiter, address)
+        check_json_type(header("content-type"))
         limit = self._settings.max_body_bytes
         if content_length is not None and content_length > limit:
             raise too_large(limit)
+        # Taken now (so that concurrent requests cannot all pass), given back for a duplicate.
+        wait = self._limiter.check(address)
         raw = await read_body(limit)  # raises the 413 itself for chunked bodies over the limit
         writer = self._writer()
         if writer is None:
@@ -137,14 +174,22 @@ class Intake:
             )
         data = decode_body(raw)
         original_schema = str(data.get("schema_version", "1.0"))
-        privacy_check(raw, data)
-        stats = validate(data)
+        stats = await self._checked(raw, data)
         record = to_record(stats, original_schema=original_schema[:8], received_day=today())
+        if wait:
+            # Over the address limit, only a retry of a report already stored is answered
+            # (200 duplicate, as a retry is owed); anything new waits.
+            stored = await self._stored(writer, record)
+            if stored is None:
+                raise address_limited(wait)
+            return Reply(200, {"status": "duplicate", "submission_id": stored})
         try:
             result = await writer.submit(record)
         except StorageError as err:
             self._metrics.db_errors.labels("write").inc()
             raise storage_unavailable() from err
+        if result.outcome == "duplicate":
+            self._limiter.refund(address)  # a retry does not count against the address
         if result.outcome == "rate_limited":
             raise ApiError(
                 429,
@@ -156,6 +201,26 @@ class Intake:
         status = 200 if result.outcome == "duplicate" else 201
         return Reply(status, {"status": result.outcome, "submission_id": result.submission_id})
 
+    async def _checked(self, raw: bytes, data: dict[str, Any]) -> AggregatedStats:
+        """Privacy re-check and schema validation, with the work per body bounded.
+
+        Strings no schema field can hold, or more of them than a report has, are refused
+        before any detector runs; a body with more strings than a usual report is checked
+        on a thread of its own, so that no request holds the event loop for long.
+        """
+        tokens = string_tokens(raw)
+        check_strings(tokens)
+        if runs_inline(tokens):
+            return _privacy_then_schema(raw, data)
+        return await self._off_loop.run(_privacy_then_schema, raw, data)
+
+    async def _stored(self, writer: GroupCommitWriter, record: SubmissionRecord) -> str | None:
+        try:
+            return await writer.stored_submission_id(record)
+        except StorageError as err:
+            self._metrics.db_errors.labels("read").inc()
+            raise storage_unavailable() from err
+
     def _check_submit_key(self, given: str | None) -> None:
         expected = self._settings.submit_key
         if not expected:
@@ -166,3 +231,17 @@ class Intake:
             )
         if not key_matches(given.strip(), expected):
             raise ApiError(403, "wrong submit key", reason="wrong_key")
+
+
+def _privacy_then_schema(raw: bytes, data: dict[str, Any]) -> AggregatedStats:
+    privacy_check(raw, data)
+    try:
+        return validate(data)
+    except OverflowError:
+        # A time whose offset moves it out of the years 1..9999 in UTC: the model's day
+        # rounding raises what pydantic does not turn into a validation error.
+        raise ApiError(
+            422,
+            "a time is out of range: it must fall within the years 1 to 9999 in UTC",
+            reason="schema",
+        ) from None

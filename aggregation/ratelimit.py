@@ -54,6 +54,16 @@ class AddressLimiter:
             self._forget_full(now)
         return 0
 
+    def refund(self, address: str | None) -> None:
+        """Give back the request just counted (a duplicate: retries are owed an answer)."""
+        if not self.enabled:
+            return
+        key = self._key(address or "unknown")
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            tokens, stamp = bucket
+            self._buckets[key] = (min(self._capacity, tokens + 1.0), stamp)
+
     def _forget_full(self, now: float) -> None:
         """Drop buckets that have refilled: they carry no state worth keeping."""
         full = [

@@ -33,6 +33,13 @@ STATS_NAMES = (
     "export",
 )
 
+# The sections of /stats/export: the summary and each dimension's answer (deployment modes
+# through errors), each the answer of the method of that name.
+EXPORT_SECTIONS = (
+    "summary",
+    *STATS_NAMES[STATS_NAMES.index("deployment_modes") : STATS_NAMES.index("errors") + 1],
+)
+
 
 class DaysError(ValueError):
     """A window that is not a whole number of days within the retention period."""
@@ -76,12 +83,14 @@ class StatsService:
 
     def check_days(self, days: int | str | None, default: int = 30) -> int:
         """Validate a window in days (1 .. RETENTION_DAYS)."""
-        if days is None or days == "":
+        if days is None:
             return min(default, self._max_days)
-        try:
-            value = int(days)
-        except (TypeError, ValueError):
-            raise DaysError(f"days must be a whole number from 1 to {self._max_days}") from None
+        text = str(days)
+        # ASCII digits only: int() would also take " 7", "+7", "7_0" and non-ASCII digits
+        # (the contract says integer; an empty value is not one).
+        if not (text.isascii() and text.isdigit()) or len(text) > 6:
+            raise DaysError(f"days must be a whole number from 1 to {self._max_days}")
+        value = int(text)
         if not 1 <= value <= self._max_days:
             raise DaysError(f"days must be a whole number from 1 to {self._max_days}")
         return value
@@ -442,16 +451,10 @@ class StatsService:
 
     async def export(self, days: int = 30) -> dict[str, Any]:
         """Every section in one document (JSON export; the CSV is derived from it)."""
-        return {
-            **self._meta(days),
-            "summary": await self.summary(days),
-            "deployment_modes": await self.deployment_modes(days),
-            "versions": await self.versions(days),
-            "geography": await self.geography(days),
-            "printers": await self.printers(days),
-            "features": await self.features(days),
-            "errors": await self.errors(days),
-        }
+        document = self._meta(days)
+        for name in EXPORT_SECTIONS:
+            document[name] = await getattr(self, name)(days)
+        return document
 
 
 def export_csv_rows(export: dict[str, Any]) -> list[tuple[str, str, str, str]]:

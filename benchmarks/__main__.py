@@ -17,6 +17,10 @@ SCRIPTS = (
     ("Aggregation server: ingest over HTTP", [sys.executable, "benchmarks/aggregation_ingest.py"]),
     ("Aggregation server: /stats/overview", [sys.executable, "benchmarks/aggregation_overview.py"]),
     ("Privacy detectors", [sys.executable, "-m", "benchmarks.privacy_detectors"]),
+    (
+        "Aggregation server: responsiveness under hostile bodies",
+        [sys.executable, "benchmarks/aggregation_hostile.py"],
+    ),
 )
 
 

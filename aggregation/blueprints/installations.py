@@ -7,12 +7,10 @@ import hmac
 import uuid
 
 from quart import Blueprint, Response, request
-from quart_schema import document_response
 
 from ..auth import check_admin, presented_key
 from ..errors import ApiError
 from ..responses import json_response
-from ..schemas import DeleteResult, ErrorBody
 from .common import check_address_limit, guard_storage, metrics, repository
 
 blueprint = Blueprint("installations", __name__)
@@ -26,9 +24,6 @@ def _parse_id(raw: str) -> str:
 
 
 @blueprint.delete("/installation/<installation_id>")
-@document_response(DeleteResult, 200)
-@document_response(ErrorBody, 403)
-@document_response(ErrorBody, 404)
 async def delete_installation(installation_id: str) -> Response:
     """Delete every row of one installation (GDPR erasure).
 

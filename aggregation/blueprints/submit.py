@@ -1,4 +1,4 @@
-"""POST /submit in Quart: documents the route; the shared Intake does the work.
+"""POST /submit in Quart (documented in aggregation/openapi.py); the shared Intake does the work.
 
 Requests normally reach aggregation.fastpath first, which runs the same Intake without
 Quart's per-request machinery; this route serves any setup that calls Quart directly.
@@ -6,13 +6,10 @@ Quart's per-request machinery; this route serves any setup that calls Quart dire
 
 from __future__ import annotations
 
-from printernizer_usage_core.models import AggregatedStats
 from quart import Blueprint, Response, current_app, request
-from quart_schema import document_request, document_response
 
 from ..intake import Intake, too_large
 from ..responses import json_response
-from ..schemas import ErrorBody, SubmitResult
 from .common import client_address
 
 blueprint = Blueprint("submit", __name__)
@@ -27,10 +24,6 @@ async def _read_body(limit: int) -> bytes:
 
 
 @blueprint.post("/submit")
-@document_request(AggregatedStats)
-@document_response(SubmitResult, 201)
-@document_response(SubmitResult, 200)
-@document_response(ErrorBody, 422)
 async def submit() -> Response:
     """Store one usage report (schema 2.0 or Printernizer's 1.0); retries are idempotent."""
     intake: Intake = current_app.config["INTAKE"]

@@ -103,6 +103,9 @@ class Repository(Protocol):
         (`now_hour` = hours since the epoch); one row per (installation, period start).
         """
 
+    async def stored_submission_id(self, installation_id: str, period_start_day: int) -> str | None:
+        """The submission id stored for one installation's period, if any."""
+
     async def deletion_key_hash(self, installation_id: str) -> tuple[bool, str | None]:
         """(installation known?, stored sha256 hex of its deletion secret)."""
 

@@ -163,24 +163,29 @@ class SqlRepository:
         seen = state.seen
         results: list[WriteResult] = []
         new: list[SubmissionRecord] = []
+        counted: set[str] = set()
         for rec in records:
-            count = attempts.get(rec.installation_id, 0) + 1
-            attempts[rec.installation_id] = count
-            if count > limit:
-                results.append(WriteResult("rate_limited", rec.submission_id))
-                continue
             key = (rec.installation_id, rec.period_start_day)
             if key in seen:
+                # A retry is answered as the duplicate it is, before (and without) counting
+                # against the limit: a client retrying one report is never told to wait.
                 results.append(WriteResult("duplicate", seen[key]))
+                continue
+            count = attempts.get(rec.installation_id, 0) + 1
+            attempts[rec.installation_id] = count
+            counted.add(rec.installation_id)
+            if count > limit:
+                results.append(WriteResult("rate_limited", rec.submission_id))
                 continue
             seen[key] = rec.submission_id
             new.append(rec)
             results.append(WriteResult("accepted", rec.submission_id))
-        yield Many(
-            "INSERT INTO rate_limits (installation_id, hour, attempts) VALUES (?, ?, ?) "
-            "ON CONFLICT (installation_id, hour) DO UPDATE SET attempts = excluded.attempts",
-            [(iid, now_hour, attempts[iid]) for iid in ids],
-        )
+        if counted:
+            yield Many(
+                "INSERT INTO rate_limits (installation_id, hour, attempts) VALUES (?, ?, ?) "
+                "ON CONFLICT (installation_id, hour) DO UPDATE SET attempts = excluded.attempts",
+                [(iid, now_hour, attempts[iid]) for iid in sorted(counted)],
+            )
         if new:
             yield from self._store_new(new, state)
         return results
@@ -245,17 +250,19 @@ class SqlRepository:
                     daily[r.received_day][1] += 1
             else:
                 installs[r.installation_id] = (
-                    prev[0] or r.deletion_key_hash,
+                    prev[0],  # only the submission that creates the installation sets it
                     min(prev[1], r.received_day),
                     max(prev[2], r.received_day),
                 )
             daily[r.received_day][0] += 1
-        # The deletion hash is set once (first submission that carries one) and never replaced.
+        # The deletion hash is the one of the submission that created the installation (none
+        # for a 1.0 client), never added or replaced later: whoever learns an installation id
+        # could otherwise register their own secret and erase its data. A later report that
+        # carries a hash is stored; its hash is ignored (docs/AGGREGATION.md).
         yield Many(
             "INSERT INTO installations (installation_id, deletion_key_hash, first_day, last_day) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (installation_id) DO UPDATE SET "
-            "deletion_key_hash = COALESCE(installations.deletion_key_hash, "
-            "excluded.deletion_key_hash), last_day = CASE WHEN excluded.last_day > "
+            "last_day = CASE WHEN excluded.last_day > "
             "installations.last_day THEN excluded.last_day ELSE installations.last_day END",
             [(iid, h, first, last) for iid, (h, first, last) in installs.items()],
         )
@@ -311,6 +318,16 @@ class SqlRepository:
                 f"total = {table}.total + excluded.total",
                 rows,
             )
+
+    async def stored_submission_id(self, installation_id: str, period_start_day: int) -> str | None:
+        """The submission id stored for one installation's period, if any."""
+        async with self._read() as tx:
+            rows = await tx.fetch(
+                "SELECT submission_id FROM submissions "
+                "WHERE installation_id = ? AND period_start_day = ?",
+                [installation_id, period_start_day],
+            )
+        return str(rows[0][0]) if rows else None
 
     async def deletion_key_hash(self, installation_id: str) -> tuple[bool, str | None]:
         """(installation known?, stored deletion key hash)."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from agg_payloads import payload
+from agg_payloads import legacy_payload, make_stats, payload
 from conftest import ADMIN, ADMIN_KEY
 from quart import Quart
 
 from aggregation.app import create_app
+from aggregation.rollups import today
+from aggregation.validation import to_record
 
 
 async def _store(app: Quart, iid: uuid.UUID, secret: str | None, weeks: int = 2) -> None:
@@ -76,7 +78,8 @@ async def test_admin_key_variants_and_refusals(app: Quart) -> None:
     client = app.test_client()
     assert (await client.delete(f"/installation/{iid}")).status_code == 401
     bad = await client.delete(f"/installation/{iid}", headers={"Authorization": "Bearer nope"})
-    assert bad.status_code == 403
+    assert bad.status_code == 401
+    assert bad.headers["WWW-Authenticate"].startswith("Bearer")
     ok = await client.delete(f"/installation/{iid}", headers={"X-API-Key": ADMIN_KEY})
     assert ok.status_code == 200
 
@@ -104,3 +107,60 @@ async def test_admin_disabled_without_api_key(make_settings) -> None:  # type: i
         # The installation's own secret still works.
         own = await client.delete(f"/installation/{iid}", headers={"X-Deletion-Secret": "s"})
         assert own.status_code == 200
+
+
+async def test_a_hash_sent_after_the_first_report_claims_nothing(app: Quart) -> None:
+    """The attack of issue 16: a 1.0 installation (no hash) claimed by whoever knows its id."""
+    client = app.test_client()
+    iid = uuid.uuid4()
+    first = await client.post("/submit", json=legacy_payload(iid, weeks_ago=1))
+    assert first.status_code == 201
+    # The attacker reports another period of that installation with a hash of their own: the
+    # report is stored like any other, the hash is not.
+    claim = payload(installation_id=iid, secret="attackers-secret")
+    assert (await client.post("/submit", json=claim)).status_code == 201
+    repo = app.config["REPOSITORY"]
+    assert await repo.deletion_key_hash(str(iid)) == (True, None)
+    denied = await client.delete(
+        f"/installation/{iid}", headers={"X-Deletion-Secret": "attackers-secret"}
+    )
+    assert denied.status_code == 403
+    assert "error" in await denied.get_json()
+    assert await repo.count_submissions(str(iid)) == 2
+    # The admin still can.
+    erased = await client.delete(f"/installation/{iid}", headers=ADMIN)
+    assert erased.status_code == 200
+    assert (await erased.get_json())["rows_deleted"] == 2
+
+
+async def test_a_replaced_hash_leaves_the_owner_in_charge(app: Quart) -> None:
+    client = app.test_client()
+    iid = uuid.uuid4()
+    await _store(app, iid, "owners-secret", weeks=1)
+    claim = payload(installation_id=iid, weeks_ago=1, secret="attackers-secret")
+    assert (await client.post("/submit", json=claim)).status_code == 201
+    denied = await client.delete(
+        f"/installation/{iid}", headers={"X-Deletion-Secret": "attackers-secret"}
+    )
+    assert denied.status_code == 403
+    assert await app.config["REPOSITORY"].count_submissions(str(iid)) == 2
+    own = await client.delete(
+        f"/installation/{iid}", headers={"X-Deletion-Secret": "owners-secret"}
+    )
+    assert own.status_code == 200
+    assert (await own.get_json())["rows_deleted"] == 2
+
+
+async def test_only_the_creating_report_of_a_batch_sets_the_hash(app: Quart) -> None:
+    """Two reports of a new installation in one group commit: the first one creates it."""
+    repo = app.config["REPOSITORY"]
+    iid = uuid.uuid4()
+    records = [
+        to_record(make_stats(iid, weeks_ago=1), original_schema="2.0", received_day=today()),
+        to_record(
+            make_stats(iid, secret="attackers-secret"), original_schema="2.0", received_day=today()
+        ),
+    ]
+    results = await repo.write_batch(records, rate_limit_per_hour=10, now_hour=1)
+    assert [r.outcome for r in results] == ["accepted", "accepted"]
+    assert await repo.deletion_key_hash(str(iid)) == (True, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -103,13 +104,17 @@ async def test_both_paths_answer_alike(
             "submission_id": (await first.get_json())["submission_id"],
         }
         assert (await client.post("/submit", json=body)).status_code == 401
-        broken = await client.post("/submit", data=b"{", headers=key)
+        as_json = {**key, "Content-Type": "application/json; charset=UTF-8"}
+        broken = await client.post("/submit", data=b"{", headers=as_json)
         assert broken.status_code == 400
+        as_form = await client.post("/submit", form={"a": "b"}, headers=key)
+        assert as_form.status_code == 415
+        assert "application/json" in (await as_form.get_json())["error"]
         bad = dict(body, installation={**body["installation"], "platform": "me@example.org"})
         refused = await client.post("/submit", json=bad, headers=key)
         assert refused.status_code == 422
         assert (await refused.get_json())["kind"] == "email"
-        big = await client.post("/submit", data=b"x" * 5000, headers=key)
+        big = await client.post("/submit", data=b"x" * 5000, headers=as_json)
         assert big.status_code == 413
         assert (await big.get_json())["error"] == "body too large: at most 4096 bytes"
         assert big.headers["Content-Type"] == "application/json"
@@ -174,8 +179,13 @@ async def test_cors_and_retry_after_on_the_fast_path(
         assert status == 201
         assert headers[b"access-control-allow-origin"] == b"https://printernizer.example"
         assert headers[b"vary"] == b"Origin"
-        # A retry within the hour is over this installation's limit of one.
-        status, headers, _ = await _call(app, json.dumps(body).encode())
+        # A retry is answered as the duplicate it is, though the limit of one is used up.
+        status, _, _ = await _call(app, json.dumps(body).encode())
+        assert status == 200
+        # The next period of this installation within the hour is over its limit.
+        iid = uuid.UUID(body["installation"]["installation_id"])
+        later = payload(installation_id=iid, weeks_ago=1)
+        status, headers, _ = await _call(app, json.dumps(later).encode())
         assert status == 429
         assert int(headers[b"retry-after"]) >= 1
         assert b"access-control-allow-origin" not in headers

@@ -228,3 +228,85 @@ async def test_overload_is_shed_with_503(app: Quart, monkeypatch) -> None:  # ty
     response = await app.test_client().post("/submit", json=payload())
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
+
+
+async def test_only_json_is_read(app: Quart) -> None:
+    """Forms, multipart, text and bodies without a type get 415; JSON with a charset is fine."""
+    client = app.test_client()
+    text = json.dumps(payload()).encode()
+    refused = {
+        "text/plain": text,
+        "application/x-www-form-urlencoded": b"report=" + text,
+        "multipart/form-data; boundary=x": b"--x\r\n\r\n" + text + b"\r\n--x--\r\n",
+        "application/json; charset=latin-1": text,
+        "application/jsonp": text,
+        None: text,
+    }
+    for content_type, raw in refused.items():
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = await client.post("/submit", data=raw, headers=headers)
+        assert response.status_code == 415, content_type
+        error = (await response.get_json())["error"]
+        assert error.startswith("unsupported"), error
+    assert await app.config["REPOSITORY"].count_submissions() == 0
+    for content_type in ("application/json; charset=utf-8", 'Application/JSON;charset="UTF-8"'):
+        body = json.dumps(payload()).encode()
+        response = await client.post("/submit", data=body, headers={"Content-Type": content_type})
+        assert response.status_code == 201, content_type
+
+
+async def test_the_11th_identical_retry_is_a_duplicate_not_429(make_settings) -> None:  # type: ignore[no-untyped-def]
+    """Retries are answered before the per-installation limit counts them (issue 16)."""
+    app = create_app(make_settings(rate_limit_per_hour=10))
+    async with app.test_app():
+        client = app.test_client()
+        iid = uuid.uuid4()
+        first = payload(installation_id=iid)
+        assert (await client.post("/submit", json=first)).status_code == 201
+        retries = [(await client.post("/submit", json=first)).status_code for _ in range(15)]
+        assert retries == [200] * 15
+        # Nine more periods use the limit of ten up; their retries are still duplicates.
+        for weeks_ago in range(1, 10):
+            body = payload(installation_id=iid, weeks_ago=weeks_ago)
+            assert (await client.post("/submit", json=body)).status_code == 201
+        assert (await client.post("/submit", json=first)).status_code == 200
+        later = payload(installation_id=iid, weeks_ago=10)
+        assert (await client.post("/submit", json=later)).status_code == 429
+        assert await app.config["REPOSITORY"].count_submissions(str(iid)) == 10
+
+
+async def test_retries_do_not_use_up_the_address_limit(make_settings) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(address_rate_limit_per_minute=2))
+    async with app.test_app():
+        client = app.test_client()
+        first = payload()
+        assert (await client.post("/submit", json=first)).status_code == 201
+        retries = [(await client.post("/submit", json=first)).status_code for _ in range(5)]
+        assert retries == [200] * 5
+        assert (await client.post("/submit", json=payload())).status_code == 201
+        over = await client.post("/submit", json=payload())
+        assert over.status_code == 429
+        assert int(over.headers["Retry-After"]) >= 1
+        # Over the limit, a retry of a stored report is still told it is stored.
+        again = await client.post("/submit", json=first)
+        assert again.status_code == 200
+        assert await again.get_json() == {
+            "status": "duplicate",
+            "submission_id": first["submission_id"],
+        }
+        assert await app.config["REPOSITORY"].count_submissions() == 2
+
+
+async def test_times_out_of_range_are_422_not_500(app: Quart) -> None:
+    client = app.test_client()
+    for section, field, value in (
+        ("installation", "first_seen", "9999-12-31T23:59:59-23:59"),
+        ("period", "start", "0001-01-01T00:00:00+23:59"),
+        ("period", "end", "0001-01-01T00:00:00+23:59"),
+    ):
+        body = payload()
+        body[section][field] = value
+        response = await client.post("/submit", json=body)
+        assert response.status_code == 422, (field, value)
+        assert value not in (await response.get_data(as_text=True))
+    assert await app.config["REPOSITORY"].count_submissions() == 0
