@@ -6,6 +6,7 @@ import json
 
 import pytest
 from agg_payloads import legacy_payload, payload
+from printernizer_usage_core.registry import KNOWN_FEATURES
 from quart import Quart
 
 from aggregation.errors import ApiError
@@ -18,7 +19,7 @@ def _tokens(body: object) -> list[bytes]:
 
 
 def test_usual_reports_are_checked_on_the_loop() -> None:
-    features = {f"feature_number_{i}": True for i in range(8)}
+    features = dict.fromkeys(sorted(KNOWN_FEATURES)[:8], True)
     for body in (payload(secret="s", features=features), legacy_payload()):
         tokens = _tokens(body)
         check_strings(tokens)
@@ -28,7 +29,8 @@ def test_usual_reports_are_checked_on_the_loop() -> None:
 def test_larger_bodies_go_to_the_checker_thread() -> None:
     many = payload(errors={f"Error{i:02d}Error": 1 for i in range(60)})
     assert not runs_inline(_tokens(many))
-    long_keys = payload(errors={"E" * 79 + str(i): 1 for i in range(6)})
+    # Few strings, but long ones (the longest error names the wire model takes).
+    long_keys = payload(errors={"Upload" * 9 + chr(65 + i) + "Error": 1 for i in range(12)})
     assert not runs_inline(_tokens(long_keys))
 
 
