@@ -18,7 +18,7 @@ from .config import ServiceConfig
 from .delivery import Delivery
 from .errors import register_error_handlers
 from .runtime import EXTENSION_KEY, Runtime
-from .security import check_host
+from .security import TOKEN_HEADER, check_host
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20
@@ -56,7 +56,11 @@ def create_app(config: ServiceConfig | None = None) -> Quart:
                 "decide about sharing, preview, export and delete."
             ),
         },
-        security_schemes={"token": {"type": "http", "scheme": "bearer"}},
+        # The service token (--token), required for writes and identity reads when set.
+        security_schemes={
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "token_header": {"type": "apiKey", "in_": "header", "name": TOKEN_HEADER},
+        },
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -78,8 +82,9 @@ def create_app(config: ServiceConfig | None = None) -> Quart:
         docs_blueprint(
             "Printernizer usage statistics",
             "Base path /api/v1/usage-stats/. Bodies are JSON. Errors answer with "
-            '{"error": "...", "details": [...]} and a 4xx status. When the service listens '
-            "beyond 127.0.0.1, write endpoints and the export need Authorization: Bearer <token>.",
+            '{"error": "...", "details": [...]} and a 4xx status. When a token is set (always '
+            "beyond 127.0.0.1), writes and the reads that show the installation's identity "
+            "(local, settings, preview, export) need Authorization: Bearer <token>.",
             back_link=("/", "Back to the statistics page"),
         )
     )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from printernizer_usage_core.models import (
     CONSENT_VERSION,
     ConsentVersion,
+    LocalStats,
     PrinterFleetStats,
+    SubmissionStatus,
     UsageSettings,
 )
+from printernizer_usage_core.submitter import SendResult
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 
@@ -24,6 +28,55 @@ class ErrorResponse(BaseModel):
 
     error: str = Field(description="A sentence saying what was wrong and how to fix it.")
     details: list[str] = Field(default_factory=list)
+
+
+class SettingsResponse(UsageSettings):
+    """The sharing choice and identity, with where reports actually go."""
+
+    endpoint: str = Field(
+        description="The aggregation server reports are sent to (never empty): the one chosen "
+        "at opt-in, else the one this service was started with, else the project server."
+    )
+    endpoint_source: Literal["chosen", "configured", "default"] = Field(
+        description="chosen: sent with opt-in; configured: --endpoint or "
+        "PRINTERNIZER_USAGE_ENDPOINT; default: the Printernizer project server."
+    )
+
+
+class LocalResponse(LocalStats):
+    """This installation's own statistics, with the settings as GET settings shows them."""
+
+    settings: SettingsResponse
+
+
+class StatusResponse(SubmissionStatus):
+    """Delivery state (off, on, failing, blocked) and why sending may be blocked.
+
+    on: opted in, and the last attempt succeeded or none was due yet. failing: the last
+    attempt to deliver a due report failed (no connection, a refusal, a server error; see
+    last_error) — from the first failed attempt until the next success. blocked: nothing is
+    sent (see blocked_by). off: not opted in; last_error then concerns a deletion request.
+    """
+
+    blocked_by: Literal["environment", "no_submit"] | None = Field(
+        default=None,
+        description="environment: DO_NOT_TRACK or PRINTERNIZER_USAGE_DISABLED is set; "
+        "no_submit: the service runs with --no-submit (statistics stay local).",
+    )
+    sending_enabled: bool = Field(
+        description="False when this service never sends (--no-submit or the environment)."
+    )
+
+
+class SubmitNowResponse(StatusResponse):
+    """What "send now" did, and the delivery state after it."""
+
+    result: SendResult = Field(
+        description="sent: the server acknowledged a report; nothing_due: no report was "
+        "waiting (the next one is due after the current week); failed: the attempt failed "
+        "(see last_error); waiting: the server asked to wait (see next_attempt)."
+    )
+    sent_periods: int = Field(ge=0, description="Reports the server acknowledged just now.")
 
 
 class OptInRequest(_Body):
@@ -46,7 +99,7 @@ class OptOutRequest(_Body):
 class OptOutResponse(BaseModel):
     """The settings after opting out and what happened on the server."""
 
-    settings: UsageSettings
+    settings: SettingsResponse
     remote_deleted: bool
     remote_error: str | None = None
 
@@ -55,9 +108,18 @@ class DeleteAllResponse(BaseModel):
     """Everything local is gone; a later opt-in is a new installation."""
 
     deleted: bool
-    settings: UsageSettings
+    settings: SettingsResponse
     remote_deleted: bool = False
     remote_error: str | None = None
+
+
+class ExportResponse(BaseModel):
+    """Everything stored locally, as downloaded (the deletion secret included: keep it safe)."""
+
+    exported_at: datetime
+    settings: UsageSettings = Field(description="The settings exactly as stored.")
+    tables: dict[str, list[dict[str, Any]]] = Field(description="Every stored row, by table.")
+    next_payload: str = Field(description="The next report, byte for byte (GET preview).")
 
 
 class EventIn(_Body):
@@ -121,17 +183,19 @@ class FeaturesRequest(_Body):
 
 
 class FeaturesResponse(BaseModel):
-    """All feature flags after the merge (refused names are listed)."""
+    """All feature flags after the merge."""
 
     features: dict[str, bool]
-    refused: list[str] = Field(default_factory=list)
 
 
 class HealthResponse(BaseModel):
-    """Liveness and the little a monitor needs."""
+    """Liveness and the little a monitor needs (answers 200 while the process works)."""
 
-    status: str
+    status: Literal["ok", "starting", "failing"] = Field(
+        description="failing: sharing is on but the last delivery attempt failed."
+    )
     version: str
-    sharing: str
+    sharing: Literal["off", "on", "failing", "blocked", "unknown"]
+    last_error: str | None = Field(default=None, description="Why delivery is failing.")
     token_required: bool
     queued_events: int

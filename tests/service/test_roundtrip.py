@@ -3,53 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import pytest
 
 from printernizer_usage_service.demo_stack import StackOptions, run_stack
-from printernizer_usage_service.server import free_port, serve_app
+from printernizer_usage_service.server import free_port
 
-from .conftest import ServiceFactory
-
-aggregation_app = pytest.importorskip("aggregation.app")
-aggregation_settings = pytest.importorskip("aggregation.settings")
-
-
-@contextlib.asynccontextmanager
-async def aggregation_server(tmp_path: Path) -> AsyncIterator[tuple[str, Any]]:
-    port = free_port()
-    settings = aggregation_settings.Settings.from_env(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'aggregation.db'}",
-            "API_KEY": "test-admin-key-123",
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "LOG_LEVEL": "WARNING",
-            "REPORTS_DIR": str(tmp_path / "reports"),
-            "SESSION_COOKIE_SECURE": "false",
-        }
-    )
-    app = aggregation_app.create_app(settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve_app(app, "127.0.0.1", port, stop.wait))
-    url = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"{url}/health") as response:
-                    if response.status == 200:
-                        break
-            await asyncio.sleep(0.02)
-    try:
-        yield url, app
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=15)
+from .conftest import ServiceFactory, aggregation_server
 
 
 async def wait_for(predicate) -> None:  # type: ignore[no-untyped-def]
