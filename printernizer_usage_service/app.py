@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from printernizer_usage_core.service import UsageStatsService
 from quart import Quart, Response
-from quart_schema import QuartSchema
+from quart_schema import QuartSchema, hide
 
 from printernizer_usage_web.openapi_docs import docs_blueprint
 
@@ -18,7 +19,7 @@ from .config import ServiceConfig
 from .delivery import Delivery
 from .errors import register_error_handlers
 from .runtime import EXTENSION_KEY, Runtime
-from .security import TOKEN_HEADER, check_host
+from .security import check_host
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20
@@ -33,6 +34,17 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+
+
+def _hide_static_files(app: Quart) -> None:
+    """Static files (the page's CSS/JS) are not part of the API the OpenAPI document describes."""
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint == "static" or endpoint.endswith(".static"):
+
+            async def send(*args: Any, _view: Any = view, **kwargs: Any) -> Any:
+                return await _view(*args, **kwargs)
+
+            app.view_functions[endpoint] = hide(send)
 
 
 def create_app(config: ServiceConfig | None = None) -> Quart:
@@ -56,11 +68,9 @@ def create_app(config: ServiceConfig | None = None) -> Quart:
                 "decide about sharing, preview, export and delete."
             ),
         },
-        # The service token (--token), required for writes and identity reads when set.
-        security_schemes={
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "token_header": {"type": "apiKey", "in_": "header", "name": TOKEN_HEADER},
-        },
+        # The service token (--token), required for writes and identity reads when set. The
+        # X-Printernizer-Token header works too; the document names the standard way only.
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -89,6 +99,7 @@ def create_app(config: ServiceConfig | None = None) -> Quart:
         )
     )
     register_error_handlers(app)
+    _hide_static_files(app)
 
     @app.before_request
     async def _host_guard() -> None:

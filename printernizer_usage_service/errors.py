@@ -142,12 +142,16 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def _http_error(err: HTTPException) -> Response:
         status = err.code or 500
+        headers = dict(err.get_headers())
+        headers.pop("Content-Type", None)
         messages = {
             404: "no such page or endpoint; the API lives under /api/v1/usage-stats/",
             405: f"{request.method} is not allowed here",
             413: "the request body is too large",
         }
-        return json_error(status, messages.get(status) or err.description or err.name)
+        response = json_error(status, messages.get(status) or err.description or err.name)
+        response.headers.update(headers)  # e.g. Allow on a 405 (RFC 9110)
+        return response
 
     @app.errorhandler(Exception)
     async def _unexpected(err: Exception) -> Response:

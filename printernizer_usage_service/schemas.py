@@ -10,11 +10,13 @@ from printernizer_usage_core.models import (
     ConsentVersion,
     LocalStats,
     PrinterFleetStats,
+    PrinterType,
     SubmissionStatus,
     UsageSettings,
 )
 from printernizer_usage_core.submitter import SendResult
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic.config import JsonDict
 
 
 class _Body(BaseModel):
@@ -84,7 +86,10 @@ class OptInRequest(_Body):
 
     consent_version: ConsentVersion = CONSENT_VERSION
     endpoint: str | None = Field(
-        default=None, description="Aggregation server base URL (https, or http on 127.0.0.1)."
+        default=None,
+        max_length=2000,
+        description="Aggregation server base URL: https, or http to this machine (127.0.0.1, "
+        "localhost, ::1); no credentials, query or fragment. Anything else is a 400.",
     )
 
 
@@ -134,7 +139,7 @@ class EventIn(_Body):
 class EventBatchIn(_Body):
     """A batch of events (a single event object or a JSON list is accepted too)."""
 
-    events: list[EventIn] = Field(max_length=500)
+    events: list[EventIn] = Field(min_length=1, max_length=500)
 
 
 class DroppedField(BaseModel):
@@ -162,11 +167,27 @@ class EventsResponse(BaseModel):
     results: list[EventResult]
 
 
+MAX_PRINTERS_PER_FAMILY = 1000
+# Keys and values are checked by the route (refusals name positions, never the keys), so the
+# model takes any JSON value and the document says what is accepted.
+FLEET_SCHEMA: JsonDict = {
+    "propertyNames": {"enum": sorted(family.value for family in PrinterType)},
+    "additionalProperties": {"type": "integer", "minimum": 0, "maximum": MAX_PRINTERS_PER_FAMILY},
+}
+FEATURE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
+FEATURES_SCHEMA: JsonDict = {
+    "propertyNames": {"pattern": FEATURE_NAME_PATTERN},
+    "additionalProperties": {"type": "boolean"},
+}
+
+
 class FleetRequest(_Body):
     """The printer fleet snapshot: how many printers of each family."""
 
-    printers: dict[str, StrictInt] = Field(
-        max_length=32, examples=[{"bambu_lab": 3, "prusa_core": 1}]
+    printers: dict[str, Any] = Field(
+        max_length=32,
+        examples=[{"bambu_lab": 3, "prusa_core": 1}],
+        json_schema_extra=FLEET_SCHEMA,
     )
 
 
@@ -179,7 +200,13 @@ class FleetResponse(BaseModel):
 class FeaturesRequest(_Body):
     """Feature on/off flags to merge into the snapshot."""
 
-    features: dict[str, StrictBool] = Field(max_length=64, examples=[{"auto_download": True}])
+    features: dict[str, Any] = Field(
+        max_length=64,
+        examples=[{"auto_download": True}],
+        description="Names the privacy guard refuses (they look like a name, a host, an "
+        "address...) are answered with 400, even when they fit the pattern.",
+        json_schema_extra=FEATURES_SCHEMA,
+    )
 
 
 class FeaturesResponse(BaseModel):

@@ -20,6 +20,7 @@ from ..errors import ApiError, load_body, read_json
 from ..events import record_batch, split_batch
 from ..runtime import runtime
 from ..schemas import (
+    MAX_PRINTERS_PER_FAMILY,
     DeleteAllResponse,
     ErrorResponse,
     EventBatchIn,
@@ -41,8 +42,8 @@ from ..security import check_access
 
 api = Blueprint("api", __name__, url_prefix="/api/v1/usage-stats")
 
-# Either way of presenting the token (app.py declares both schemes).
-TOKEN: list[dict[str, list[str]]] = [{"bearer": []}, {"token_header": []}]
+# The token as 'Authorization: Bearer <token>' (app.py declares the scheme).
+TOKEN: list[dict[str, list[str]]] = [{"bearer": []}]
 JsonBody = dict[str, Any]
 Route = TypeVar("Route", bound=Callable[..., Any])
 # Answers every route may give: a wrong Host name while bound to loopback (DNS rebinding).
@@ -258,14 +259,16 @@ async def get_fleet() -> JsonBody:
     return dump(FleetResponse(printer_fleet=await runtime().service.printer_fleet_stats()))
 
 
-def _refuse_keys(what: str, keys: list[str], allowed: Callable[[str], bool], rule: str) -> None:
-    """400 naming the positions of refused keys, never the keys (they may be personal)."""
-    refused = [index for index, key in enumerate(keys, start=1) if not allowed(key)]
+def _refuse_entries(
+    what: str, entries: dict[str, Any], allowed: Callable[[str, Any], bool], rule: str
+) -> None:
+    """400 naming the positions of refused entries, never their keys (they may be personal)."""
+    refused = [n for n, item in enumerate(entries.items(), start=1) if not allowed(*item)]
     if refused:
         where = ", ".join(str(index) for index in refused)
         raise ApiError(
             400,
-            f"{len(refused)} {what} refused (key number {where} of {len(keys)}); "
+            f"{len(refused)} {what} refused (entry number {where} of {len(entries)}); "
             f"nothing was changed. {rule}",
         )
 
@@ -279,17 +282,20 @@ async def put_fleet() -> JsonBody:
     """Replace the fleet snapshot: printer counts per known family."""
     body = await load_body(FleetRequest)
     families = {family.value for family in PrinterType}
-    _refuse_keys(
+    _refuse_entries(
         "printer families",
-        list(body.printers),
-        families.__contains__,
-        f"Known families: {', '.join(sorted(families))}.",
+        body.printers,
+        lambda family, count: (
+            family in families and type(count) is int and 0 <= count <= MAX_PRINTERS_PER_FAMILY
+        ),
+        f"Known families: {', '.join(sorted(families))}; counts are whole numbers from 0 to "
+        f"{MAX_PRINTERS_PER_FAMILY}.",
     )
-    bad = [k for k, v in body.printers.items() if not 0 <= v <= 1000]
-    if bad:
-        raise ApiError(400, "printer counts must be between 0 and 1000", bad)
     service = runtime().service
-    await service.set_printer_fleet(body.printers)
+    try:
+        await service.set_printer_fleet(body.printers)
+    except ValueError as err:
+        raise ApiError(400, f"{err}; nothing was changed") from None
     return dump(FleetResponse(printer_fleet=await service.printer_fleet_stats()))
 
 
@@ -301,11 +307,11 @@ async def put_fleet() -> JsonBody:
 async def put_features() -> JsonBody:
     """Merge feature on/off flags into the snapshot (names the privacy guard accepts)."""
     body = await load_body(FeaturesRequest)
-    _refuse_keys(
-        "feature names",
-        list(body.features),
-        lambda name: bool(sanitize_feature_flags({name: True})),
-        "Feature names are lower-case identifiers such as auto_download.",
+    _refuse_entries(
+        "feature flags",
+        body.features,
+        lambda name, on: type(on) is bool and bool(sanitize_feature_flags({name: on})),
+        "Feature names are lower-case identifiers such as auto_download; values true or false.",
     )
     features = await runtime().service.set_features(body.features)
     return dump(FeaturesResponse(features=features))

@@ -274,3 +274,11 @@ async def test_preview_without_store_touches_no_file_and_opt_in_adopts_its_id(
     settings = await service.opt_in()
     assert settings.installation_id == payload.installation.installation_id
     assert deletion_key_hash(await service.deletion_secret() or "") == payload.deletion_key_hash
+
+
+async def test_a_fleet_no_report_could_carry_is_refused(service: UsageStatsService) -> None:
+    await service.set_printer_fleet({"bambu_lab": 3})
+    with pytest.raises(ValueError, match="at most 1000"):
+        await service.set_printer_fleet({"bambu_lab": 600, "klipper": 600})
+    assert await service.get_printer_fleet() == {"bambu_lab": 3}
+    AggregatedStats.model_validate_json(await service.preview())

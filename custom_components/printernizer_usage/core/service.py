@@ -19,6 +19,7 @@ from .aggregate import build_payload
 from .environment import Environment, detect_environment, tracking_blocked
 from .models import (
     CONSENT_VERSION,
+    MAX_PRINTERS,
     AggregatedStats,
     DailyCount,
     DeploymentMode,
@@ -242,8 +243,14 @@ class UsageStatsService:
     # --- snapshot inputs --------------------------------------------------------------------
 
     async def set_printer_fleet(self, counts: Mapping[Any, Any]) -> dict[PrinterType, int]:
-        """Replace the printer-fleet snapshot (counts per family only)."""
+        """Replace the printer-fleet snapshot (counts per family only).
+
+        Raises ValueError, storing nothing, for more than MAX_PRINTERS printers in all: a
+        report could not carry that fleet, and every later report would fail.
+        """
         fleet = sanitize_fleet(counts)
+        if sum(fleet.values()) > MAX_PRINTERS:
+            raise ValueError(f"a fleet has at most {MAX_PRINTERS} printers in all")
         await self.store.set_setting("fleet", {str(k): v for k, v in fleet.items()})
         self.notify_listeners()
         return fleet
