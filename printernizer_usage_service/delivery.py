@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from printernizer_usage_core.models import SharingState, UsageSettings
+from printernizer_usage_core.models import UsageSettings
 from printernizer_usage_core.service import UsageStatsService
 from printernizer_usage_core.submitter import DEFAULT_ENDPOINT, EndpointError, Submitter
 
@@ -28,8 +28,9 @@ class OptOutResult:
 class Delivery:
     """Starts and stops the Submitter and turns its outcomes into plain API results.
 
-    With `submit` off (--no-submit) nothing is ever sent: no weekly round, no "send now";
-    the status says `blocked` with `blocked_by: no_submit`.
+    With `submit` off (--no-submit) nothing is ever sent: no weekly round, no "send now".
+    The sharing choice is still the user's (state `on` once opted in), and the status says
+    `sending_enabled: false`, `blocked_by: no_submit` and no next attempt.
     """
 
     def __init__(self, service: UsageStatsService, config: ServiceConfig) -> None:
@@ -83,9 +84,10 @@ class Delivery:
         status = await self.submitter.status()
         blocked_by = self.blocked_by
         update: dict[str, object] = {"blocked_by": blocked_by, "sending_enabled": not blocked_by}
-        if blocked_by and status.state is not SharingState.OFF:
-            # Started with --no-submit: opted in, yet nothing goes out, and nothing is planned.
-            update |= {"state": SharingState.BLOCKED, "next_attempt": None}
+        if blocked_by:
+            # Nothing goes out, so nothing is planned (the environment's veto is the state
+            # `blocked` already; --no-submit leaves the user's choice as it is).
+            update["next_attempt"] = None
         return StatusResponse.model_validate({**status.model_dump(), **update})
 
     async def send_now(self) -> SubmitNowResponse:
@@ -93,7 +95,7 @@ class Delivery:
         report, _ = await self.submitter.send_now()
         status = await self.status()
         return SubmitNowResponse.model_validate(
-            {**status.model_dump(), "result": report.result, "sent_periods": report.sent}
+            {**status.model_dump(), "result": report.result, "delivered_periods": report.sent}
         )
 
     async def opt_out(self, delete_remote: bool) -> OptOutResult:

@@ -56,8 +56,10 @@ class StatusResponse(SubmissionStatus):
 
     on: opted in, and the last attempt succeeded or none was due yet. failing: the last
     attempt to deliver a due report failed (no connection, a refusal, a server error; see
-    last_error) — from the first failed attempt until the next success. blocked: nothing is
-    sent (see blocked_by). off: not opted in; last_error then concerns a deletion request.
+    last_error) — from the first failed attempt until the next success. blocked:
+    DO_NOT_TRACK or PRINTERNIZER_USAGE_DISABLED forbids sending. off: not opted in;
+    last_error then concerns a deletion request. sending_enabled and blocked_by say whether
+    this service sends at all (--no-submit: never, whatever the state).
     """
 
     blocked_by: Literal["environment", "no_submit"] | None = Field(
@@ -78,7 +80,7 @@ class SubmitNowResponse(StatusResponse):
         "waiting (the next one is due after the current week); failed: the attempt failed "
         "(see last_error); waiting: the server asked to wait (see next_attempt)."
     )
-    sent_periods: int = Field(ge=0, description="Reports the server acknowledged just now.")
+    delivered_periods: int = Field(ge=0, description="Reports the server accepted just now.")
 
 
 class OptInRequest(_Body):

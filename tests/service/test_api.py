@@ -148,15 +148,16 @@ async def test_opt_in_records_consent_and_opt_out(
     async with http.get(svc.api("/settings")) as response:
         assert (await response.json())["consent_version"] == "2027-01"
     async with http.get(f"{svc.url}/health") as response:
-        # This service runs with sending switched off (--no-submit): opted in, but blocked.
-        assert (await response.json())["sharing"] == "blocked"
+        assert (await response.json())["sharing"] == "on"
     async with http.get(svc.api("/status")) as response:
         status = await response.json()
+    # This service runs with sending switched off (--no-submit): opted in, nothing planned.
     assert (status["state"], status["blocked_by"], status["sending_enabled"]) == (
-        "blocked",
+        "on",
         "no_submit",
         False,
     )
+    assert status["next_attempt"] is None
 
     async with http.post(svc.api("/opt-out")) as response:
         assert response.status == 200

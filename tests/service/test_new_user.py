@@ -87,7 +87,11 @@ async def test_default_settings_walk_every_route_to_a_server_by_host_name(
         _, health = await call(http, "GET", f"{svc.url}/health")
         assert (health["status"], health["sharing"]) == ("ok", "on")
         _, sent = await call(http, "POST", api("/submit-now"))
-        assert (sent["result"], sent["sent_periods"], sent["state"]) == ("nothing_due", 0, "on")
+        assert (sent["result"], sent["delivered_periods"], sent["state"]) == (
+            "nothing_due",
+            0,
+            "on",
+        )
         for path in ("/local", "/export", "/preview"):
             assert (await call(http, "GET", api(path)))[0] == 200, path
 

@@ -752,9 +752,9 @@ class Submitter:
         if self._session is not None:
             return self._session
         if self._own_session is None or self._own_session.closed:
-            # The system resolver (getaddrinfo in a thread), not aiohttp's pick: aiodns is used
-            # whenever it is installed, and some aiodns/pycares pairs cannot resolve any name.
-            # Home Assistant passes its own session and keeps its own resolver.
+            # The system resolver (getaddrinfo in a thread), not aiohttp's default, which is
+            # aiodns whenever that is importable: an aiodns/pycares pair that does not fit
+            # together fails every host-name lookup, and the host's environment picks the pair.
             connector = aiohttp.TCPConnector(resolver=aiohttp.ThreadedResolver())
             self._own_session = aiohttp.ClientSession(connector=connector)
         return self._own_session
