@@ -13,7 +13,8 @@ from printernizer_usage_core.models import UNKNOWN_VERSION, AggregatedStats
 
 from printernizer_usage_service.server import free_port
 
-from .conftest import RunningService, ServiceFactory, aggregation_server
+from .conftest import RunningService, ServiceFactory
+from .test_roundtrip import aggregation_server
 
 IDENTITY_KEYS = {"installation_id", "candidate_installation_id", "deletion_secret"}
 

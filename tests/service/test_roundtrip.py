@@ -3,14 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import pytest
 
-from printernizer_usage_service.demo_stack import StackOptions, run_stack
+from printernizer_usage_service.config import ServiceConfig
 from printernizer_usage_service.server import free_port
 
-from .conftest import ServiceFactory, aggregation_server
+from .conftest import ServiceFactory, running, served
+
+aggregation_app = pytest.importorskip("aggregation.app")
+aggregation_settings = pytest.importorskip("aggregation.settings")
+
+
+@contextlib.asynccontextmanager
+async def aggregation_server(
+    tmp_path: Path, connect_host: str = "127.0.0.1"
+) -> AsyncIterator[tuple[str, Any]]:
+    port = free_port()
+    settings = aggregation_settings.Settings.from_env(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'aggregation.db'}",
+            "API_KEY": "test-admin-key-123",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            "REPORTS_DIR": str(tmp_path / "reports"),
+            "SESSION_COOKIE_SECURE": "false",
+        }
+    )
+    app = aggregation_app.create_app(settings)
+    async with served(app, "127.0.0.1", port, connect_host) as url:
+        yield url, app
 
 
 async def wait_for(predicate) -> None:  # type: ignore[no-untyped-def]
@@ -52,6 +80,45 @@ async def test_opt_in_sends_and_opt_out_deletes_remotely(
         assert not known
 
 
+async def test_default_settings_deliver_and_delete_remotely_by_host_name(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    # What a user has: no version given, the server named by a host name, not an IP literal.
+    async with aggregation_server(tmp_path, connect_host="localhost") as (server_url, agg):
+        assert server_url.startswith("http://localhost:")
+        config = ServiceConfig().with_overrides(
+            port=free_port(), data_dir=tmp_path / "service", endpoint=server_url
+        )
+        assert config.app_version == "unknown"
+        repo = agg.config["REPOSITORY"]
+        async with running(config, connect_host="localhost") as svc:
+            for round_ in ("opt-out", "delete-all"):
+                async with http.post(svc.api("/events"), json={"event_type": "app_start"}):
+                    pass
+                async with http.post(svc.api("/opt-in"), json={}) as response:
+                    assert response.status == 200
+                    installation_id = (await response.json())["installation_id"]
+
+                async def delivered(installation_id: str = installation_id) -> bool:
+                    if not (await repo.deletion_key_hash(installation_id))[0]:
+                        return False
+                    async with http.get(svc.api("/status")) as response:
+                        status = await response.json()
+                    return status["last_success"] is not None and status["last_error"] is None
+
+                await wait_for(delivered)
+
+                if round_ == "opt-out":
+                    request = http.post(svc.api("/opt-out"), json={"delete_remote": True})
+                else:
+                    request = http.delete(svc.api("/delete-all?delete_remote=true"))
+                async with request as response:
+                    body = await response.json()
+                assert response.status == 200, body
+                assert body["remote_deleted"] is True, body
+                assert not (await repo.deletion_key_hash(installation_id))[0]
+
+
 async def test_opt_out_with_unreachable_server_reports_pending(
     start_service: ServiceFactory, http: aiohttp.ClientSession
 ) -> None:
@@ -64,31 +131,3 @@ async def test_opt_out_with_unreachable_server_reports_pending(
     assert body["settings"]["opted_in"] is False
     assert body["remote_deleted"] is False
     assert "deletion" in body["remote_error"]
-
-
-async def test_demo_stack_runs_both_servers(tmp_path: Path, http: aiohttp.ClientSession) -> None:
-    options = StackOptions(
-        data_dir=tmp_path, port=free_port(), server_port=free_port(), demo_data=False
-    )
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(run_stack(options, stop, ready))
-    try:
-        await asyncio.wait_for(ready.wait(), timeout=30)
-        base = f"http://127.0.0.1:{options.port}/api/v1/usage-stats"
-        async with http.get(f"{base}/local") as response:
-            local = await response.json()
-        assert local["total_events"] > 50  # seeded history plus the demo day
-        assert local["settings"]["endpoint"] == f"http://127.0.0.1:{options.server_port}"
-        async with http.get(f"http://127.0.0.1:{options.server_port}/health") as response:
-            assert response.status == 200
-        async with http.post(f"{base}/opt-in", json={}):
-            pass
-
-        async def delivered() -> bool:
-            async with http.get(f"{base}/status") as response:
-                return (await response.json())["last_success"] is not None
-
-        await wait_for(delivered)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=20)
