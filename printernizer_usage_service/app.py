@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from printernizer_usage_core.service import UsageStatsService
 from quart import Quart, Response
-from quart_schema import QuartSchema
+from quart_schema import QuartSchema, hide
 
 from printernizer_usage_web.openapi_docs import docs_blueprint
 
@@ -35,6 +36,17 @@ SECURITY_HEADERS = {
 }
 
 
+def _hide_static_files(app: Quart) -> None:
+    """Static files (the page's CSS/JS) are not part of the API the OpenAPI document describes."""
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint == "static" or endpoint.endswith(".static"):
+
+            async def send(*args: Any, _view: Any = view, **kwargs: Any) -> Any:
+                return await _view(*args, **kwargs)
+
+            app.view_functions[endpoint] = hide(send)
+
+
 def create_app(config: ServiceConfig | None = None) -> Quart:
     """Build the Quart app for `config` (default: from the environment)."""
     config = config or ServiceConfig.from_env()
@@ -56,7 +68,9 @@ def create_app(config: ServiceConfig | None = None) -> Quart:
                 "decide about sharing, preview, export and delete."
             ),
         },
-        security_schemes={"token": {"type": "http", "scheme": "bearer"}},
+        # The service token (--token), required for writes and identity reads when set. The
+        # X-Printernizer-Token header works too; the document names the standard way only.
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -78,12 +92,14 @@ def create_app(config: ServiceConfig | None = None) -> Quart:
         docs_blueprint(
             "Printernizer usage statistics",
             "Base path /api/v1/usage-stats/. Bodies are JSON. Errors answer with "
-            '{"error": "...", "details": [...]} and a 4xx status. When the service listens '
-            "beyond 127.0.0.1, write endpoints and the export need Authorization: Bearer <token>.",
+            '{"error": "...", "details": [...]} and a 4xx status. When a token is set (always '
+            "beyond 127.0.0.1), writes and the reads that show the installation's identity "
+            "(local, settings, preview, export) need Authorization: Bearer <token>.",
             back_link=("/", "Back to the statistics page"),
         )
     )
     register_error_handlers(app)
+    _hide_static_files(app)
 
     @app.before_request
     async def _host_guard() -> None:

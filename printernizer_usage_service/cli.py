@@ -12,6 +12,7 @@ from printernizer_usage_core.models import CONSENT_VERSION, DeploymentMode
 
 from . import __version__
 from .config import (
+    DEFAULT_APP_VERSION,
     DEFAULT_DATA_DIR,
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -38,7 +39,10 @@ environment variables (a flag wins over its variable):
   {ENV_NAMES["app_version"]:<32} --app-version
   {ENV_NAMES["deployment_mode"]:<32} --deployment-mode
   {ENV_NAMES["log_level"]:<32} --log-level
+  {ENV_NAMES["time_zone"]:<32} time zone (IANA name, e.g. Europe/Berlin): the only source of
+  {"":<32} the reported country (default: the system's zone)
   DO_NOT_TRACK=1 or PRINTERNIZER_USAGE_DISABLED=1   never send anything (local stats still work)
+  SUPERVISOR_TOKEN or HASSIO_TOKEN  only whether one is set: detects a Home Assistant add-on
 
 examples:
   printernizer-usage serve
@@ -82,11 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--token",
-        help="secret that write endpoints and the export require as 'Authorization: Bearer "
-        "<token>' (at least 12 characters; required when --host is not loopback)",
+        help="secret that writes and the reads showing this installation's identity (local, "
+        "settings, preview, export) require as 'Authorization: Bearer <token>' (at least 12 "
+        "characters; required when --host is not loopback)",
     )
     serve.add_argument(
-        "--app-version", help="Printernizer version reported in statistics (default unknown)"
+        "--app-version",
+        help="Printernizer version reported in statistics, a release number such as 1.6.0 "
+        f"(default {DEFAULT_APP_VERSION}: reports then say the version is not known)",
     )
     serve.add_argument(
         "--deployment-mode",
@@ -102,9 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-submit",
         action="store_true",
-        help="never start the weekly sender (statistics stay local even when opted in)",
+        help="never send anything: no weekly report and no 'send now' (statistics stay local "
+        "even when opted in; a deletion you ask for on opt-out is still sent once)",
     )
-    serve.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every HTTP request (time, request line, status, size, duration; never the "
+        "client's address)",
+    )
     return parser
 
 

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from printernizer_usage_core.models import DeploymentMode
+from printernizer_usage_core.models import UNKNOWN_VERSION, DeploymentMode, is_version
 from printernizer_usage_core.submitter import EndpointError, normalise_endpoint
 
 ENV_PREFIX = "PRINTERNIZER_USAGE_"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_DATA_DIR = "./data"
-DEFAULT_APP_VERSION = "unknown"
+DEFAULT_APP_VERSION = UNKNOWN_VERSION
 DB_FILE_NAME = "usage.db"
 MAX_BATCH = 500
-_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+\-]{0,31}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Environment variable for each setting (also listed by `printernizer-usage serve --help`).
@@ -155,9 +153,13 @@ def _token(value: Any) -> str | None:
 
 
 def _version(value: Any) -> str:
+    # The wire model's rule (core.models.is_version): what starts here is what reports carry.
     text = str(value).strip()
-    if not _VERSION.match(text):
-        raise ConfigError(f"app version must look like 1.6.0 (1-32 characters), got {value!r}")
+    if not is_version(text):
+        raise ConfigError(
+            f"app version must be a release number such as 1.6.0 or 2.1.0rc1 "
+            f"(or '{UNKNOWN_VERSION}'), got {value!r}"
+        )
     return text
 
 

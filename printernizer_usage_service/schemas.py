@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from printernizer_usage_core.models import (
     CONSENT_VERSION,
     ConsentVersion,
+    LocalStats,
     PrinterFleetStats,
+    PrinterType,
+    SubmissionStatus,
     UsageSettings,
 )
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from printernizer_usage_core.submitter import SendResult
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic.config import JsonDict
 
 
 class _Body(BaseModel):
@@ -26,12 +32,66 @@ class ErrorResponse(BaseModel):
     details: list[str] = Field(default_factory=list)
 
 
+class SettingsResponse(UsageSettings):
+    """The sharing choice and identity, with where reports actually go."""
+
+    endpoint: str = Field(
+        description="The aggregation server reports are sent to (never empty): the one chosen "
+        "at opt-in, else the one this service was started with, else the project server."
+    )
+    endpoint_source: Literal["chosen", "configured", "default"] = Field(
+        description="chosen: sent with opt-in; configured: --endpoint or "
+        "PRINTERNIZER_USAGE_ENDPOINT; default: the Printernizer project server."
+    )
+
+
+class LocalResponse(LocalStats):
+    """This installation's own statistics, with the settings as GET settings shows them."""
+
+    settings: SettingsResponse
+
+
+class StatusResponse(SubmissionStatus):
+    """Delivery state (off, on, failing, blocked) and why sending may be blocked.
+
+    on: opted in, and the last attempt succeeded or none was due yet. failing: the last
+    attempt to deliver a due report failed (no connection, a refusal, a server error; see
+    last_error) — from the first failed attempt until the next success. blocked:
+    DO_NOT_TRACK or PRINTERNIZER_USAGE_DISABLED forbids sending. off: not opted in;
+    last_error then concerns a deletion request. sending_enabled and blocked_by say whether
+    this service sends at all (--no-submit: never, whatever the state).
+    """
+
+    blocked_by: Literal["environment", "no_submit"] | None = Field(
+        default=None,
+        description="environment: DO_NOT_TRACK or PRINTERNIZER_USAGE_DISABLED is set; "
+        "no_submit: the service runs with --no-submit (statistics stay local).",
+    )
+    sending_enabled: bool = Field(
+        description="False when this service never sends (--no-submit or the environment)."
+    )
+
+
+class SubmitNowResponse(StatusResponse):
+    """What "send now" did, and the delivery state after it."""
+
+    result: SendResult = Field(
+        description="sent: the server acknowledged a report; nothing_due: no report was "
+        "waiting (the next one is due after the current week); failed: the attempt failed "
+        "(see last_error); waiting: the server asked to wait (see next_attempt)."
+    )
+    delivered_periods: int = Field(ge=0, description="Reports the server accepted just now.")
+
+
 class OptInRequest(_Body):
     """Switch sharing on; records the consent version the user agreed to."""
 
     consent_version: ConsentVersion = CONSENT_VERSION
     endpoint: str | None = Field(
-        default=None, description="Aggregation server base URL (https, or http on 127.0.0.1)."
+        default=None,
+        max_length=2000,
+        description="Aggregation server base URL: https, or http to this machine (127.0.0.1, "
+        "localhost, ::1); no credentials, query or fragment. Anything else is a 400.",
     )
 
 
@@ -46,7 +106,7 @@ class OptOutRequest(_Body):
 class OptOutResponse(BaseModel):
     """The settings after opting out and what happened on the server."""
 
-    settings: UsageSettings
+    settings: SettingsResponse
     remote_deleted: bool
     remote_error: str | None = None
 
@@ -55,9 +115,18 @@ class DeleteAllResponse(BaseModel):
     """Everything local is gone; a later opt-in is a new installation."""
 
     deleted: bool
-    settings: UsageSettings
+    settings: SettingsResponse
     remote_deleted: bool = False
     remote_error: str | None = None
+
+
+class ExportResponse(BaseModel):
+    """Everything stored locally, as downloaded (the deletion secret included: keep it safe)."""
+
+    exported_at: datetime
+    settings: UsageSettings = Field(description="The settings exactly as stored.")
+    tables: dict[str, list[dict[str, Any]]] = Field(description="Every stored row, by table.")
+    next_payload: str = Field(description="The next report, byte for byte (GET preview).")
 
 
 class EventIn(_Body):
@@ -72,7 +141,7 @@ class EventIn(_Body):
 class EventBatchIn(_Body):
     """A batch of events (a single event object or a JSON list is accepted too)."""
 
-    events: list[EventIn] = Field(max_length=500)
+    events: list[EventIn] = Field(min_length=1, max_length=500)
 
 
 class DroppedField(BaseModel):
@@ -100,11 +169,27 @@ class EventsResponse(BaseModel):
     results: list[EventResult]
 
 
+MAX_PRINTERS_PER_FAMILY = 1000
+# Keys and values are checked by the route (refusals name positions, never the keys), so the
+# model takes any JSON value and the document says what is accepted.
+FLEET_SCHEMA: JsonDict = {
+    "propertyNames": {"enum": sorted(family.value for family in PrinterType)},
+    "additionalProperties": {"type": "integer", "minimum": 0, "maximum": MAX_PRINTERS_PER_FAMILY},
+}
+FEATURE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
+FEATURES_SCHEMA: JsonDict = {
+    "propertyNames": {"pattern": FEATURE_NAME_PATTERN},
+    "additionalProperties": {"type": "boolean"},
+}
+
+
 class FleetRequest(_Body):
     """The printer fleet snapshot: how many printers of each family."""
 
-    printers: dict[str, StrictInt] = Field(
-        max_length=32, examples=[{"bambu_lab": 3, "prusa_core": 1}]
+    printers: dict[str, Any] = Field(
+        max_length=32,
+        examples=[{"bambu_lab": 3, "prusa_core": 1}],
+        json_schema_extra=FLEET_SCHEMA,
     )
 
 
@@ -117,21 +202,29 @@ class FleetResponse(BaseModel):
 class FeaturesRequest(_Body):
     """Feature on/off flags to merge into the snapshot."""
 
-    features: dict[str, StrictBool] = Field(max_length=64, examples=[{"auto_download": True}])
+    features: dict[str, Any] = Field(
+        max_length=64,
+        examples=[{"auto_download": True}],
+        description="Names the privacy guard refuses (they look like a name, a host, an "
+        "address...) are answered with 400, even when they fit the pattern.",
+        json_schema_extra=FEATURES_SCHEMA,
+    )
 
 
 class FeaturesResponse(BaseModel):
-    """All feature flags after the merge (refused names are listed)."""
+    """All feature flags after the merge."""
 
     features: dict[str, bool]
-    refused: list[str] = Field(default_factory=list)
 
 
 class HealthResponse(BaseModel):
-    """Liveness and the little a monitor needs."""
+    """Liveness and the little a monitor needs (answers 200 while the process works)."""
 
-    status: str
+    status: Literal["ok", "starting", "failing"] = Field(
+        description="failing: sharing is on but the last delivery attempt failed."
+    )
     version: str
-    sharing: str
+    sharing: Literal["off", "on", "failing", "blocked", "unknown"]
+    last_error: str | None = Field(default=None, description="Why delivery is failing.")
     token_required: bool
     queued_events: int

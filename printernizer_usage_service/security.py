@@ -1,4 +1,4 @@
-"""Request guards: the token for writes, same-origin writes, and loopback Host names."""
+"""Request guards: the token for writes and identity reads, same-origin writes, loopback Hosts."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from .errors import ApiError
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOKEN_HEADER = "X-Printernizer-Token"  # noqa: S105 - a header name, not a secret
-# Reads that hand out secrets (the export holds the deletion secret) are guarded like writes.
-PROTECTED_READS = frozenset({"/api/v1/usage-stats/export"})
+# Reads that show the installation's identity (its id, the deletion secret or its hash) are
+# guarded like writes: whoever holds the id could otherwise act as this installation.
+IDENTITY_READS = frozenset(
+    f"/api/v1/usage-stats/{name}" for name in ("export", "preview", "settings", "local")
+)
 
 
 def presented_token() -> str | None:
@@ -33,9 +36,10 @@ def check_host(config: ServiceConfig) -> None:
         raise ApiError(421, "this service only answers to 127.0.0.1 / localhost")
 
 
-def check_write(config: ServiceConfig) -> None:
-    """Writes need the token (when set) and must not come from another site's page."""
-    needs_token = request.method in WRITE_METHODS or request.path in PROTECTED_READS
+def check_access(config: ServiceConfig) -> None:
+    """Writes and identity reads need the token (when set); writes must not come from another
+    site's page."""
+    needs_token = request.method in WRITE_METHODS or request.path in IDENTITY_READS
     if not needs_token:
         return
     if request.method in WRITE_METHODS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
@@ -21,13 +22,25 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+# Hypercorn's default access line starts with the client's address and ends with its
+# referrer and user agent; ours says what was asked (no query string) and answered, never who
+# asked. The time stamp comes from the log format, like every other line.
+ACCESS_LOG_FORMAT = '"%(r)s" %(s)s %(b)s %(D)sus'
+
+
 def hypercorn_config(host: str, port: int, *, access_log: bool = False) -> Config:
     """A hypercorn config bound to host:port with short graceful shutdown."""
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.graceful_timeout = 3
-    config.accesslog = "-" if access_log else None
-    config.errorlog = "-"
+    # Our loggers, not hypercorn's own stream handlers: each line is written once, in the
+    # format and at the level the command line set up.
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.accesslog = None
+    if access_log:
+        config.accesslog = logging.getLogger("hypercorn.access")
+        config.accesslog.setLevel(logging.INFO)  # asked for, so shown at any --log-level
+    config.access_log_format = ACCESS_LOG_FORMAT
     return config
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from printernizer_usage_core.models import LocalStats, SubmissionStatus, UsageSettings
+from printernizer_usage_core.models import AggregatedStats, PrinterType
+from printernizer_usage_core.privacy import sanitize_feature_flags
 from pydantic import BaseModel, Field
 from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_request, document_response
@@ -18,23 +20,49 @@ from ..errors import ApiError, load_body, read_json
 from ..events import record_batch, split_batch
 from ..runtime import runtime
 from ..schemas import (
+    MAX_PRINTERS_PER_FAMILY,
     DeleteAllResponse,
     ErrorResponse,
     EventBatchIn,
     EventsResponse,
+    ExportResponse,
     FeaturesRequest,
     FeaturesResponse,
     FleetRequest,
     FleetResponse,
+    LocalResponse,
     OptInRequest,
     OptOutRequest,
     OptOutResponse,
+    SettingsResponse,
+    StatusResponse,
+    SubmitNowResponse,
 )
-from ..security import check_write
+from ..security import check_access
 
 api = Blueprint("api", __name__, url_prefix="/api/v1/usage-stats")
-TOKEN: list[dict[str, list[str]]] = [{"token": []}]
+
+# The token as 'Authorization: Bearer <token>' (app.py declares the scheme).
+TOKEN: list[dict[str, list[str]]] = [{"bearer": []}]
 JsonBody = dict[str, Any]
+Route = TypeVar("Route", bound=Callable[..., Any])
+# Answers every route may give: a wrong Host name while bound to loopback (DNS rebinding).
+COMMON_ERRORS = (421,)
+# Answers of routes that read a JSON body.
+BODY_ERRORS = (400, 413, 415)
+# Answers of routes behind the token: no or a wrong token, another site's Origin.
+TOKEN_ERRORS = (401, 403)
+
+
+def errors(*statuses: int) -> Callable[[Route], Route]:
+    """Document the ErrorResponse answers a route gives (the OpenAPI document is the contract)."""
+
+    def decorate(route: Route) -> Route:
+        for status in sorted({*statuses, *COMMON_ERRORS}):
+            route = document_response(ErrorResponse, status)(route)
+        return route
+
+    return decorate
 
 
 def dump(model: BaseModel) -> JsonBody:
@@ -56,36 +84,42 @@ class DeleteQuery(BaseModel):
 
 @api.before_request
 async def _guard() -> None:
-    check_write(runtime().config)
+    check_access(runtime().config)
 
 
 @api.get("/local")
+@schema_security(TOKEN)
 @document_querystring(DaysQuery)
-@document_response(LocalStats)
-@document_response(ErrorResponse, 400)
-async def local() -> LocalStats:
+@document_response(LocalResponse)
+@errors(400, *TOKEN_ERRORS)
+async def local() -> JsonBody:
     """This installation's own statistics: settings, this week, daily history."""
     raw = request.args.get("days", "30")
     try:
         query = DaysQuery(days=int(raw))
     except ValueError:
         raise ApiError(400, "days must be a whole number between 1 and 400") from None
-    return await runtime().service.local_stats(days=query.days)
+    state = runtime()
+    stats = await state.service.local_stats(days=query.days)
+    settings = state.delivery.with_endpoint(stats.settings)
+    return dump(LocalResponse.model_validate({**stats.model_dump(), "settings": settings}))
 
 
 @api.get("/settings")
-@document_response(UsageSettings)
-async def settings() -> UsageSettings:
-    """The sharing choice, consent version, installation id and endpoint."""
-    return await runtime().service.get_settings()
+@schema_security(TOKEN)
+@document_response(SettingsResponse)
+@errors(*TOKEN_ERRORS)
+async def settings() -> JsonBody:
+    """The sharing choice, consent version, installation id and where reports go."""
+    return dump(await runtime().delivery.settings())
 
 
 @api.post("/opt-in")
 @schema_security(TOKEN)
 @document_request(OptInRequest)
-@document_response(UsageSettings)
-@document_response(ErrorResponse, 400)
-async def opt_in() -> UsageSettings:
+@document_response(SettingsResponse)
+@errors(*BODY_ERRORS, *TOKEN_ERRORS)
+async def opt_in() -> JsonBody:
     """Switch sharing on, recording the consent version the user agreed to."""
     body = await load_body(OptInRequest, optional=True)
     endpoint = None
@@ -94,15 +128,17 @@ async def opt_in() -> UsageSettings:
             endpoint = check_endpoint_url(body.endpoint)
         except ConfigError as err:
             raise ApiError(400, str(err)) from None
+    state = runtime()
     # The submitter listens for this change and sends the first report right away.
-    return await runtime().service.opt_in(body.consent_version, endpoint=endpoint)
+    settings = await state.service.opt_in(body.consent_version, endpoint=endpoint)
+    return dump(state.delivery.with_endpoint(settings))
 
 
 @api.post("/opt-out")
 @schema_security(TOKEN)
 @document_request(OptOutRequest)
 @document_response(OptOutResponse)
-@document_response(ErrorResponse, 400)
+@errors(*BODY_ERRORS, *TOKEN_ERRORS)
 async def opt_out() -> JsonBody:
     """Switch sharing off; with delete_remote also delete this installation on the server."""
     body = await load_body(OptOutRequest, optional=True)
@@ -110,7 +146,7 @@ async def opt_out() -> JsonBody:
     result = await state.delivery.opt_out(body.delete_remote)
     return dump(
         OptOutResponse(
-            settings=await state.service.get_settings(),
+            settings=await state.delivery.settings(),
             remote_deleted=result.remote_deleted,
             remote_error=result.remote_error,
         )
@@ -119,6 +155,8 @@ async def opt_out() -> JsonBody:
 
 @api.get("/export")
 @schema_security(TOKEN)
+@document_response(ExportResponse)
+@errors(*TOKEN_ERRORS)
 async def export() -> Response:
     """Everything stored locally, as a JSON file download."""
     data = await runtime().service.export()
@@ -138,6 +176,7 @@ async def export() -> Response:
 @schema_security(TOKEN)
 @document_querystring(DeleteQuery)
 @document_response(DeleteAllResponse)
+@errors(400, *TOKEN_ERRORS)
 async def delete_all() -> JsonBody:
     """Forget everything local (optionally the server's copy first); sharing ends."""
     raw = request.args.get("delete_remote", "false").strip().lower()
@@ -150,7 +189,7 @@ async def delete_all() -> JsonBody:
     return dump(
         DeleteAllResponse(
             deleted=True,
-            settings=await state.service.get_settings(),
+            settings=await state.delivery.settings(),
             remote_deleted=result.remote_deleted,
             remote_error=result.remote_error,
         )
@@ -158,33 +197,44 @@ async def delete_all() -> JsonBody:
 
 
 @api.get("/preview")
+@schema_security(TOKEN)
+@document_response(AggregatedStats)
+@errors(*TOKEN_ERRORS)
 async def preview() -> Response:
-    """The exact bytes the next report sends (also before opting in)."""
+    """The exact bytes the next report sends (also before opting in; writes nothing)."""
     text = await runtime().service.preview()
     return Response(text, content_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 @api.get("/status")
-@document_response(SubmissionStatus)
-async def status() -> SubmissionStatus:
+@document_response(StatusResponse)
+@errors()
+async def status() -> JsonBody:
     """Delivery state: off, on, failing or blocked, with last and next attempt."""
-    return await runtime().delivery.status()
+    return dump(await runtime().delivery.status())
 
 
 @api.post("/submit-now")
 @schema_security(TOKEN)
-@document_response(SubmissionStatus)
-@document_response(ErrorResponse, 409)
-async def submit_now() -> SubmissionStatus:
-    """Send every closed period that is due now (only when sharing is on)."""
+@document_response(SubmitNowResponse)
+@errors(409, 504, *TOKEN_ERRORS)
+async def submit_now() -> JsonBody:
+    """Send every closed period that is due now (only when sharing is on and may send)."""
     state = runtime()
     settings = await state.service.get_settings()
-    if settings.blocked_by_environment:
+    blocked_by = state.delivery.blocked_by
+    if blocked_by == "environment":
         raise ApiError(409, "sending is blocked by DO_NOT_TRACK or PRINTERNIZER_USAGE_DISABLED")
+    if blocked_by == "no_submit":
+        raise ApiError(
+            409,
+            "this service runs with --no-submit: statistics stay local and nothing is sent; "
+            "restart it without --no-submit to send reports",
+        )
     if not settings.opted_in:
         raise ApiError(409, "sharing is off; opt in first")
     try:
-        return await asyncio.wait_for(state.delivery.submit_now(), timeout=60)
+        return dump(await asyncio.wait_for(state.delivery.send_now(), timeout=60))
     except TimeoutError:
         raise ApiError(504, "the aggregation server did not answer in time") from None
 
@@ -193,7 +243,7 @@ async def submit_now() -> SubmissionStatus:
 @schema_security(TOKEN)
 @document_request(EventBatchIn)
 @document_response(EventsResponse)
-@document_response(ErrorResponse, 400)
+@errors(*BODY_ERRORS, *TOKEN_ERRORS)
 async def events() -> JsonBody:
     """Record one event or a batch; refusals are reported per index and not stored."""
     state = runtime()
@@ -203,24 +253,49 @@ async def events() -> JsonBody:
 
 @api.get("/fleet")
 @document_response(FleetResponse)
+@errors()
 async def get_fleet() -> JsonBody:
     """The printer fleet snapshot as the next report carries it."""
     return dump(FleetResponse(printer_fleet=await runtime().service.printer_fleet_stats()))
+
+
+def _refuse_entries(
+    what: str, entries: dict[str, Any], allowed: Callable[[str, Any], bool], rule: str
+) -> None:
+    """400 naming the positions of refused entries, never their keys (they may be personal)."""
+    refused = [n for n, item in enumerate(entries.items(), start=1) if not allowed(*item)]
+    if refused:
+        where = ", ".join(str(index) for index in refused)
+        raise ApiError(
+            400,
+            f"{len(refused)} {what} refused (entry number {where} of {len(entries)}); "
+            f"nothing was changed. {rule}",
+        )
 
 
 @api.put("/fleet")
 @schema_security(TOKEN)
 @document_request(FleetRequest)
 @document_response(FleetResponse)
-@document_response(ErrorResponse, 400)
+@errors(*BODY_ERRORS, *TOKEN_ERRORS)
 async def put_fleet() -> JsonBody:
-    """Replace the fleet snapshot (printer counts per family; unknown families count as unknown)."""
+    """Replace the fleet snapshot: printer counts per known family."""
     body = await load_body(FleetRequest)
-    bad = [k for k, v in body.printers.items() if not 0 <= v <= 1000]
-    if bad:
-        raise ApiError(400, "printer counts must be between 0 and 1000", bad)
+    families = {family.value for family in PrinterType}
+    _refuse_entries(
+        "printer families",
+        body.printers,
+        lambda family, count: (
+            family in families and type(count) is int and 0 <= count <= MAX_PRINTERS_PER_FAMILY
+        ),
+        f"Known families: {', '.join(sorted(families))}; counts are whole numbers from 0 to "
+        f"{MAX_PRINTERS_PER_FAMILY}.",
+    )
     service = runtime().service
-    await service.set_printer_fleet(body.printers)
+    try:
+        await service.set_printer_fleet(body.printers)
+    except ValueError as err:
+        raise ApiError(400, f"{err}; nothing was changed") from None
     return dump(FleetResponse(printer_fleet=await service.printer_fleet_stats()))
 
 
@@ -228,10 +303,15 @@ async def put_fleet() -> JsonBody:
 @schema_security(TOKEN)
 @document_request(FeaturesRequest)
 @document_response(FeaturesResponse)
-@document_response(ErrorResponse, 400)
+@errors(*BODY_ERRORS, *TOKEN_ERRORS)
 async def put_features() -> JsonBody:
-    """Merge feature on/off flags (lower-case identifiers) into the snapshot."""
+    """Merge feature on/off flags into the snapshot (names the privacy guard accepts)."""
     body = await load_body(FeaturesRequest)
+    _refuse_entries(
+        "feature flags",
+        body.features,
+        lambda name, on: type(on) is bool and bool(sanitize_feature_flags({name: on})),
+        "Feature names are lower-case identifiers such as auto_download; values true or false.",
+    )
     features = await runtime().service.set_features(body.features)
-    refused = [name for name in body.features if name not in features]
-    return dump(FeaturesResponse(features=features, refused=refused))
+    return dump(FeaturesResponse(features=features))

@@ -7,7 +7,12 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-from printernizer_usage_core.models import CONSENT_VERSION, AggregatedStats, DeploymentMode
+from printernizer_usage_core.models import (
+    CONSENT_VERSION,
+    UNKNOWN_VERSION,
+    AggregatedStats,
+    DeploymentMode,
+)
 from printernizer_usage_core.service import UsageStatsService, deletion_key_hash
 
 
@@ -206,3 +211,74 @@ async def test_prune_forgets_old_delivered_reports_only(service: UsageStatsServi
     clock.advance(days=91)
     await service.prune()
     assert [e.submission_id for e in await service.store.outbox_entries()] == ["b"]
+
+
+async def test_reads_before_opt_in_write_no_identity(service: UsageStatsService) -> None:
+    service.record_event("job_created", {"printer_type": "bambu_lab"})
+    await service.flush()
+    before = await service.store.get_settings()
+    preview = AggregatedStats.model_validate_json(await service.preview())
+    await service.local_stats()
+    export = await service.export()
+    assert await service.store.get_settings() == before
+    assert "deletion_secret" not in before and "candidate_installation_id" not in before
+    assert export["settings"]["installation_id"] is None
+    # The same candidate every time, and opting in adopts it with the hash the preview showed.
+    again = AggregatedStats.model_validate_json(await service.preview())
+    assert again.installation.installation_id == preview.installation.installation_id
+    settings = await service.opt_in()
+    assert settings.installation_id == preview.installation.installation_id
+    assert deletion_key_hash(await service.deletion_secret() or "") == preview.deletion_key_hash
+
+
+async def test_after_delete_all_a_preview_writes_nothing_and_shows_a_new_candidate(
+    service: UsageStatsService,
+) -> None:
+    old = (await service.opt_in()).installation_id
+    await service.delete_all()
+    preview = AggregatedStats.model_validate_json(await service.preview())
+    await service.local_stats()
+    assert await service.store.get_settings() == {}
+    assert preview.installation.installation_id != old
+    assert (await service.opt_in()).installation_id == preview.installation.installation_id
+
+
+async def test_a_candidate_written_by_an_older_version_is_adopted(
+    service: UsageStatsService,
+) -> None:
+    legacy = str(uuid.uuid4())
+    await service.store.set_settings(
+        {"candidate_installation_id": legacy, "deletion_secret": "s" * 43}
+    )
+    preview = AggregatedStats.model_validate_json(await service.preview())
+    assert str(preview.installation.installation_id) == legacy
+    settings = await service.opt_in()
+    assert str(settings.installation_id) == legacy
+    assert await service.store.get_setting("candidate_installation_id") is None
+    assert await service.deletion_secret() == "s" * 43
+
+
+async def test_preview_without_store_touches_no_file_and_opt_in_adopts_its_id(
+    tmp_path, clock, make_service
+) -> None:
+    db_path = tmp_path / "later" / "usage.db"
+    text = await UsageStatsService(
+        db_path, app_version=UNKNOWN_VERSION, time_zone="Europe/Berlin", environ={}, clock=clock
+    ).preview_without_store()
+    assert list(tmp_path.iterdir()) == []
+    payload = AggregatedStats.model_validate_json(text)
+    assert payload.installation.app_version == UNKNOWN_VERSION
+    assert payload.installation.country_code == "DE"
+    # The user agreed: the installation on that file adopts the id and hash they saw.
+    service = await make_service(path=db_path)
+    settings = await service.opt_in()
+    assert settings.installation_id == payload.installation.installation_id
+    assert deletion_key_hash(await service.deletion_secret() or "") == payload.deletion_key_hash
+
+
+async def test_a_fleet_no_report_could_carry_is_refused(service: UsageStatsService) -> None:
+    await service.set_printer_fleet({"bambu_lab": 3})
+    with pytest.raises(ValueError, match="at most 1000"):
+        await service.set_printer_fleet({"bambu_lab": 600, "klipper": 600})
+    assert await service.get_printer_fleet() == {"bambu_lab": 3}
+    AggregatedStats.model_validate_json(await service.preview())

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from printernizer_usage_core.models import SharingState
+from printernizer_usage_core.models import UNKNOWN_VERSION, SharingState
 from printernizer_usage_core.schedule import first_period, period_containing
 from printernizer_usage_core.service import UsageStatsService
 from printernizer_usage_core.submitter import (
@@ -76,7 +76,11 @@ async def make_rig(tmp_path: Path, clock: Clock, sim: SimServer) -> AsyncIterato
         environ = kwargs.pop("environ", {})
         path = kwargs.pop("path", tmp_path / f"usage{len(made)}.db")
         service = UsageStatsService(
-            path, app_version="2.4.0", time_zone="Europe/Berlin", environ=environ, clock=clock
+            path,
+            app_version=kwargs.pop("app_version", "2.4.0"),
+            time_zone="Europe/Berlin",
+            environ=environ,
+            clock=clock,
         )
         await service.start()
         kwargs.setdefault("default_endpoint", sim.url)
@@ -775,3 +779,93 @@ async def test_direct_service_opt_out_stops_the_next_send(
     clock.advance(days=1)
     await rig.submitter.submit_now()
     assert sim.requests == []
+
+
+# --- sharing states (the Submitter docstring defines them) ---------------------------------
+
+
+async def test_connection_refused_is_failing_after_one_attempt(
+    make_rig: RigFactory, sim: SimServer, clock: Clock
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    rig = await make_rig(default_endpoint=closed, app_version=UNKNOWN_VERSION)
+    await rig.opt_in()
+    assert (await rig.submitter.status()).state is SharingState.ON  # nothing tried yet
+    report, status = await rig.submitter.send_now()
+    assert report.result == "failed"
+    assert status.state is SharingState.FAILING
+    assert "cannot connect" in (status.last_error or "")
+    assert (status.failing_periods, status.pending_periods) == (0, 1)
+    assert status.endpoint == closed
+    # The same installation pointed at a working server: the next success is "on" again.
+    await rig.service.set_endpoint(sim.url)
+    report, status = await rig.submitter.send_now()
+    assert (report.result, report.sent) == ("sent", 1)
+    assert status.state is SharingState.ON
+    assert status.last_error is None
+    assert status.last_success == clock.now
+    # A host that does not tell its version reports "unknown", and the report is valid.
+    assert sim.rows[next(iter(sim.rows))]["installation"]["app_version"] == UNKNOWN_VERSION
+    report, status = await rig.submitter.send_now()
+    assert report.result == "nothing_due"
+    assert len(sim.submits) == 1
+
+
+async def test_a_refusal_is_failing_at_once(rig: Rig, sim: SimServer) -> None:
+    sim.script.append(Scripted(status=422))
+    await rig.opt_in()
+    report, status = await rig.submitter.send_now()
+    assert report.result == "failed"
+    assert status.state is SharingState.FAILING
+    assert "HTTP 422" in (status.last_error or "")
+    assert status.failed_periods == 1
+
+
+async def test_a_server_asking_to_wait_is_failing_then_waiting(rig: Rig, sim: SimServer) -> None:
+    sim.script.append(Scripted(status=503, headers={"Retry-After": "600"}))
+    await rig.opt_in()
+    report, status = await rig.submitter.send_now()
+    assert (report.result, status.state) == ("failed", SharingState.FAILING)
+    report, status = await rig.submitter.send_now()
+    assert (report.result, status.state) == ("waiting", SharingState.FAILING)
+    assert len(sim.submits) == 1
+
+
+async def test_a_report_that_cannot_be_built_is_failing_not_silent(
+    make_rig: RigFactory, sim: SimServer
+) -> None:
+    # A version no report may carry: the payload does not validate, and the status says so.
+    rig = await make_rig(app_version="banana")
+    await rig.opt_in()
+    report, status = await rig.submitter.send_now()
+    assert report.result == "failed"
+    assert status.state is SharingState.FAILING
+    assert "could not be prepared" in (status.last_error or "")
+    assert sim.submits == []
+
+
+async def test_opting_out_ends_the_failure_and_deletion_errors_show_only_while_off(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(default_endpoint=f"http://127.0.0.1:{free_port()}")
+    await rig.opt_in()
+    await rig.submitter.send_now()
+    assert (await rig.submitter.status()).state is SharingState.FAILING
+    await rig.submitter.opt_out(delete_remote=True)
+    status = await rig.submitter.status()
+    assert status.state is SharingState.OFF
+    assert "deletion pending" in (status.last_error or "")
+    await rig.service.opt_in()
+    status = await rig.submitter.status()
+    # Back on: no stale failure, and the deletion note is not a delivery error.
+    assert (status.state, status.last_error) == (SharingState.ON, None)
+
+
+async def test_status_reads_write_nothing(rig: Rig, sim: SimServer) -> None:
+    await rig.opt_in()
+    await rig.submitter.run_pending()
+    await rig.service.store.set_setting(OFFSET_KEY, None)
+    before = await rig.service.store.get_settings()
+    first = await rig.submitter.status()
+    assert await rig.service.store.get_settings() == before
+    assert (await rig.submitter.status()).next_attempt == first.next_attempt

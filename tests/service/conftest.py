@@ -89,18 +89,21 @@ async def start_service(tmp_path: Path) -> AsyncIterator[ServiceFactory]:
     stack = contextlib.AsyncExitStack()
     count = 0
 
-    async def start(connect_host: str = "127.0.0.1", **overrides: Any) -> RunningService:
+    async def start(
+        connect_host: str = "127.0.0.1", *, defaults: bool = False, **overrides: Any
+    ) -> RunningService:
+        """With `defaults` only what a user who passes no flags gets, plus `overrides`."""
         nonlocal count
         count += 1
-        values: dict[str, Any] = {
-            "host": "127.0.0.1",
-            "port": free_port(),
-            "data_dir": tmp_path / f"data{count}",
-            "submit": False,
-            "app_version": "1.6.0",
-            "environ": {},
-            "time_zone": "Europe/Berlin",
-        }
+        values: dict[str, Any] = {"port": free_port(), "data_dir": tmp_path / f"data{count}"}
+        if not defaults:
+            values |= {
+                "host": "127.0.0.1",
+                "submit": False,
+                "app_version": "1.6.0",
+                "environ": {},
+                "time_zone": "Europe/Berlin",
+            }
         values.update(overrides)
         config = ServiceConfig().with_overrides(**values)
         return await stack.enter_async_context(running(config, connect_host))

@@ -149,6 +149,15 @@ async def test_opt_in_records_consent_and_opt_out(
         assert (await response.json())["consent_version"] == "2027-01"
     async with http.get(f"{svc.url}/health") as response:
         assert (await response.json())["sharing"] == "on"
+    async with http.get(svc.api("/status")) as response:
+        status = await response.json()
+    # This service runs with sending switched off (--no-submit): opted in, nothing planned.
+    assert (status["state"], status["blocked_by"], status["sending_enabled"]) == (
+        "on",
+        "no_submit",
+        False,
+    )
+    assert status["next_attempt"] is None
 
     async with http.post(svc.api("/opt-out")) as response:
         assert response.status == 200
@@ -247,16 +256,32 @@ async def test_fleet_and_features(svc: RunningService, http: aiohttp.ClientSessi
             "bambu_lab": 2,
             "octoprint": 1,
         }
-    for body in ({"printers": {"bambu_lab": -1}}, {"printers": {"bambu_lab": "two"}}, {}):
+    for body in (
+        {"printers": {"bambu_lab": -1}},
+        {"printers": {"bambu_lab": "two"}},
+        {},
+        # Each family within bounds, together more than a report can carry (found by
+        # schemathesis: it used to be stored and then break every report).
+        {"printers": {"bambu_lab": 1000, "klipper": 956}},
+    ):
         async with http.put(svc.api("/fleet"), json=body) as r:
             assert r.status == 400, body
+    # Unknown families are refused, not counted as "unknown", and never repeated back.
     async with http.put(
-        svc.api("/features"), json={"features": {"auto_download": True, "Bad Name": True}}
+        svc.api("/fleet"), json={"printers": {"bambu_lab": 1, "annas_printer": 2}}
     ) as r:
+        assert r.status == 400
+        text = await r.text()
+    assert "annas_printer" not in text
+    assert "entry number 2 of 2" in text and "klipper" in text
+    async with http.put(svc.api("/features"), json={"features": {"auto_download": True}}) as r:
         assert r.status == 200
-        body = await r.json()
-    assert body["features"] == {"auto_download": True}
-    assert body["refused"] == ["Bad Name"]
+        assert await r.json() == {"features": {"auto_download": True}}
+    async with http.put(
+        svc.api("/features"), json={"features": {"timelapse": True, "Bad Name": True}}
+    ) as r:
+        assert r.status == 400
+        assert "Bad Name" not in await r.text()
     async with http.put(svc.api("/features"), json={"features": {"x": "yes"}}) as r:
         assert r.status == 400
     async with http.get(svc.api("/preview")) as r:
@@ -265,10 +290,18 @@ async def test_fleet_and_features(svc: RunningService, http: aiohttp.ClientSessi
     assert payload["printer_fleet"]["printer_count"] == 3
 
 
-async def test_submit_now_needs_opt_in(svc: RunningService, http: aiohttp.ClientSession) -> None:
-    async with http.post(svc.api("/submit-now")) as response:
+async def test_submit_now_needs_opt_in_and_sending(
+    start_service, svc: RunningService, http: aiohttp.ClientSession
+) -> None:
+    sender = await start_service(submit=True, endpoint="http://127.0.0.1:9")
+    async with http.post(sender.api("/submit-now")) as response:
         assert response.status == 409
         assert "opt in" in (await response.json())["error"]
+    # --no-submit means nothing is sent, "send now" included.
+    await post(http, svc.api("/opt-in"), {})
+    async with http.post(svc.api("/submit-now")) as response:
+        assert response.status == 409
+        assert "--no-submit" in (await response.json())["error"]
 
 
 async def test_unknown_paths_methods_and_guards(
@@ -319,3 +352,31 @@ async def test_page_is_offline(svc: RunningService, http: aiohttp.ClientSession)
             assert response.status == 200, asset
             text = await response.text()
             assert "https://" not in text and "//cdn" not in text, asset
+
+
+async def test_hostile_json_is_a_400_with_a_sentence_on_every_json_route(
+    svc: RunningService, http: aiohttp.ClientSession
+) -> None:
+    routes = [
+        ("POST", "/events"),
+        ("POST", "/opt-in"),
+        ("POST", "/opt-out"),
+        ("PUT", "/fleet"),
+        ("PUT", "/features"),
+    ]
+    bodies = {
+        "nests deeper": "[" * 100_000,
+        "deeply nested but closed": "[" * 40 + "]" * 40,
+        "5,000 digits": '{"printers": {"klipper": ' + "9" * 5_000 + "}}",
+        "a huge float": '{"event_type": "app_start", "metadata": {"uptime": 1e999}}',
+        "NaN": '{"features": {"x": NaN}}',
+    }
+    for method, path in routes:
+        for name, body in bodies.items():
+            async with http.request(
+                method, svc.api(path), data=body, headers={"Content-Type": "application/json"}
+            ) as response:
+                assert response.status == 400, (path, name)
+                error = (await response.json())["error"]
+            assert error.startswith("the body "), (path, name, error)
+            assert "9999" not in error

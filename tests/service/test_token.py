@@ -1,4 +1,4 @@
-"""Token enforcement when the service listens beyond loopback."""
+"""Token enforcement: writes and identity reads, beyond loopback and on it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_beyond_loopback_needs_a_token() -> None:
     assert ServiceConfig().with_overrides(host="0.0.0.0", token=TOKEN).token_required
 
 
-async def test_writes_need_the_token(
+async def test_writes_and_identity_reads_need_the_token(
     start_service: ServiceFactory, http: aiohttp.ClientSession
 ) -> None:
     svc = await start_service(host="0.0.0.0", token=TOKEN)
@@ -32,7 +32,11 @@ async def test_writes_need_the_token(
         ("PUT", "/features", {"features": {"x": True}}),
         ("POST", "/submit-now", None),
         ("DELETE", "/delete-all", None),
+        # Reads that show the installation id, the deletion secret or its hash.
         ("GET", "/export", None),
+        ("GET", "/preview", None),
+        ("GET", "/settings", None),
+        ("GET", "/local", None),
     ]
     for method, path, body in writes:
         for headers in (
@@ -43,10 +47,11 @@ async def test_writes_need_the_token(
             async with http.request(method, svc.api(path), json=body, headers=headers) as response:
                 assert response.status == 401, (method, path, headers)
                 assert "token" in (await response.json())["error"]
-    # Reads stay open; the page itself loads without a token.
-    for path in ("/local", "/preview", "/status", "/settings", "/fleet"):
+    # Reads without identity stay open; the page itself loads without a token.
+    for path in ("/status", "/fleet"):
         async with http.get(svc.api(path)) as response:
             assert response.status == 200, path
+            assert "installation_id" not in await response.text()
     async with http.get(f"{svc.url}/health") as response:
         assert (await response.json())["token_required"] is True
     async with http.get(f"{svc.url}/") as response:
@@ -62,9 +67,13 @@ async def test_writes_need_the_token(
         headers={"X-Printernizer-Token": TOKEN},
     ) as response:
         assert (await response.json())["accepted"] == 1
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for path in ("/preview", "/settings", "/local", "/export"):
+        async with http.get(svc.api(path), headers=auth) as response:
+            assert response.status == 200, path
     # Any Host name is fine beyond loopback (the token protects it instead).
-    async with http.get(svc.api("/local"), headers={"Host": "printer-pi.lan"}) as response:
-        assert response.status == 200
+    async with http.get(svc.api("/local"), headers={**auth, "Host": "printer-pi.lan"}) as r:
+        assert r.status == 200
 
 
 async def test_token_on_loopback_is_enforced_too(

@@ -10,6 +10,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from .aggregate import build_payload
 from .environment import Environment, detect_environment, tracking_blocked
 from .models import (
     CONSENT_VERSION,
+    MAX_PRINTERS,
     AggregatedStats,
     DailyCount,
     DeploymentMode,
@@ -51,8 +53,42 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _candidate_key(db_path: str | Path) -> str:
+    """Services on one file share its candidate; every in-memory store has its own."""
+    if str(db_path) == ":memory:":
+        return f":memory:{uuid.uuid4()}"
+    return str(Path(db_path).expanduser().absolute())
+
+
+# Candidate identities before opt-in, per store file; held in memory only, never written.
+_CANDIDATES: dict[str, Identity] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An installation's random id and the secret that lets it ask for deletion."""
+
+    installation_id: str
+    deletion_secret: str
+
+    @classmethod
+    def new(cls) -> Identity:
+        """A fresh random identity (uuid4; never derived from the machine)."""
+        return cls(str(uuid.uuid4()), secrets.token_urlsafe(32))
+
+
 class UsageStatsService:
-    """One installation's usage statistics: the engine behind every front."""
+    """One installation's usage statistics: the engine behind every front.
+
+    Reading never writes identity: before the user opts in, `preview()`, `aggregate()`,
+    `local_stats()` and `export()` use an in-memory candidate identity (a random id and
+    deletion secret this process holds for the store's file). `opt_in()` adopts that very
+    candidate, so the preview shown before consent carries the id and deletion hash the first
+    report sends. Nothing about the identity reaches the store before `opt_in()`;
+    `delete_all()` and `forget_identity()` draw a new candidate. A front that must not touch
+    the file at all before the user decides (a setup dialog) calls `preview_without_store()`
+    on a service it has not started.
+    """
 
     def __init__(
         self,
@@ -87,6 +123,8 @@ class UsageStatsService:
         self._features_dirty = False
         self._uptime_mark = time.monotonic()
         self._listeners: list[Listener] = []
+        # Whose in-memory candidate identity this service shows and adopts (the class doc).
+        self._candidate_key = _candidate_key(db_path)
         self.recorder.add_listener(lambda _count: self.notify_listeners())
 
     # --- life cycle -------------------------------------------------------------------------
@@ -205,8 +243,14 @@ class UsageStatsService:
     # --- snapshot inputs --------------------------------------------------------------------
 
     async def set_printer_fleet(self, counts: Mapping[Any, Any]) -> dict[PrinterType, int]:
-        """Replace the printer-fleet snapshot (counts per family only)."""
+        """Replace the printer-fleet snapshot (counts per family only).
+
+        Raises ValueError, storing nothing, for more than MAX_PRINTERS printers in all: a
+        report could not carry that fleet, and every later report would fail.
+        """
         fleet = sanitize_fleet(counts)
+        if sum(fleet.values()) > MAX_PRINTERS:
+            raise ValueError(f"a fleet has at most {MAX_PRINTERS} printers in all")
         await self.store.set_setting("fleet", {str(k): v for k, v in fleet.items()})
         self.notify_listeners()
         return fleet
@@ -247,17 +291,18 @@ class UsageStatsService:
     async def opt_in(
         self, consent_version: str = CONSENT_VERSION, *, endpoint: str | None = None
     ) -> UsageSettings:
-        """Record consent; makes the random installation id and deletion secret on first use."""
+        """Record consent; adopts the identity the preview showed (made now on first use)."""
         raw = await self.store.get_settings()
         today = self._clock().date()
-        installation_id = raw.get("installation_id") or raw.get("candidate_installation_id")
+        identity = self._identity(raw)
         values: dict[str, Any] = {
             "opted_in": True,
             "consent_version": consent_version,
             "consented_at": day_start(today).isoformat(),
-            "installation_id": installation_id or str(uuid.uuid4()),
+            "installation_id": identity.installation_id,
+            # Written by versions before 0.2 when a preview ran before opt-in.
             "candidate_installation_id": None,
-            "deletion_secret": raw.get("deletion_secret") or secrets.token_urlsafe(32),
+            "deletion_secret": identity.deletion_secret,
             "first_seen": raw.get("first_seen") or day_start(today).isoformat(),
         }
         if not raw.get("opted_in"):
@@ -265,6 +310,7 @@ class UsageStatsService:
         if endpoint is not None:
             values["endpoint"] = endpoint
         await self.store.set_settings(values)
+        _CANDIDATES.pop(self._candidate_key, None)
         self.notify_listeners()
         return await self.get_settings()
 
@@ -278,8 +324,14 @@ class UsageStatsService:
     async def forget_identity(self) -> None:
         """Drop the installation id and deletion secret (after the server deleted our data)."""
         await self.store.set_settings(
-            {"installation_id": None, "deletion_secret": None, "first_seen": None}
+            {
+                "installation_id": None,
+                "candidate_installation_id": None,
+                "deletion_secret": None,
+                "first_seen": None,
+            }
         )
+        _CANDIDATES.pop(self._candidate_key, None)
         self.notify_listeners()
 
     async def set_endpoint(self, endpoint: str | None) -> None:
@@ -304,16 +356,25 @@ class UsageStatsService:
 
     # --- aggregation ------------------------------------------------------------------------
 
-    async def _installation(self, raw: dict[str, Any]) -> InstallationInfo:
+    def _identity(self, raw: Mapping[str, Any]) -> Identity:
+        """The stored identity, or the in-memory candidate opting in will adopt (no write)."""
         installation_id = raw.get("installation_id") or raw.get("candidate_installation_id")
-        if not installation_id:
-            # The preview before opt-in shows the id that opting in will adopt.
-            installation_id = str(uuid.uuid4())
-            await self.store.set_setting("candidate_installation_id", installation_id)
+        secret = raw.get("deletion_secret")
+        if installation_id and secret:
+            return Identity(str(installation_id), str(secret))
+        candidate = _CANDIDATES.get(self._candidate_key)
+        if candidate is None:
+            candidate = _CANDIDATES[self._candidate_key] = Identity.new()
+        return Identity(
+            str(installation_id or candidate.installation_id),
+            str(secret or candidate.deletion_secret),
+        )
+
+    def _installation(self, raw: Mapping[str, Any], identity: Identity) -> InstallationInfo:
         env = self.environment
         return InstallationInfo.model_validate(
             {
-                "installation_id": installation_id,
+                "installation_id": identity.installation_id,
                 "first_seen": raw.get("first_seen") or day_start(self._clock().date()),
                 "app_version": env.app_version,
                 "python_version": env.python_version,
@@ -324,22 +385,21 @@ class UsageStatsService:
         )
 
     async def aggregate(self, period: TimePeriod) -> AggregatedStats:
-        """The payload for `period` from the daily rollups and the current snapshot."""
+        """The payload for `period` from the daily rollups and the current snapshot.
+
+        Writes nothing but queued events: before opt-in the identity is the candidate.
+        """
         await self.flush()
         raw = await self.store.get_settings()
-        secret = raw.get("deletion_secret")
-        if not secret:
-            # Made before opt-in too, so the preview shows the very hash the first report sends.
-            secret = secrets.token_urlsafe(32)
-            await self.store.set_setting("deletion_secret", secret)
+        identity = self._identity(raw)
         return build_payload(
             totals=await self.store.rollup_totals(period.first_day, period.end_day),
             period=period,
-            installation=await self._installation(raw),
+            installation=self._installation(raw, identity),
             consent_version=raw.get("consent_version") or CONSENT_VERSION,
             fleet=sanitize_fleet(raw.get("fleet", {})),
             features=self._features,
-            deletion_key_hash=deletion_key_hash(secret),
+            deletion_key_hash=deletion_key_hash(identity.deletion_secret),
         )
 
     async def next_period(self) -> TimePeriod:
@@ -359,6 +419,29 @@ class UsageStatsService:
     async def preview(self) -> str:
         """What would be sent next, byte for byte (also before opting in)."""
         return await self.next_payload_json()
+
+    async def preview_without_store(self) -> str:
+        """The first report this installation would send, built in memory: call it on a
+        service that is not started, and its file is neither created, read nor written.
+
+        For setup dialogs that run before the user decided. The identity shown is this
+        file's candidate, so a service on the file that opts in later in this process
+        adopts the very id and deletion hash the user saw.
+        """
+        twin = UsageStatsService(
+            ":memory:",
+            app_version=self._app_version,
+            deployment_mode=self._deployment_mode,
+            time_zone=self._time_zone,
+            environ=self._environ,
+            clock=self._clock,
+        )
+        twin._candidate_key = self._candidate_key
+        await twin.start()
+        try:
+            return await twin.preview()
+        finally:
+            await twin.stop()
 
     # --- the user's view --------------------------------------------------------------------
 
@@ -417,4 +500,5 @@ class UsageStatsService:
         await self.store.delete_all()
         self._features = {}
         self._features_dirty = False
+        _CANDIDATES.pop(self._candidate_key, None)
         self.notify_listeners()

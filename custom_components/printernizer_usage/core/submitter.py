@@ -124,6 +124,33 @@ class _Outcome:
     status: int | None = None
 
 
+SendResult = Literal["sent", "nothing_due", "failed", "waiting"]
+
+
+@dataclass(frozen=True, slots=True)
+class RoundReport:
+    """What one delivery round did (the status says why an attempt failed)."""
+
+    sent: int = 0
+    failed: int = 0
+    # Pending periods this round did not try: the server's Retry-After is still running.
+    waiting: int = 0
+
+    @property
+    def result(self) -> SendResult:
+        """One word for the user: a report went out, none was due, it failed, or must wait."""
+        if self.failed:
+            return "failed"
+        if self.sent:
+            return "sent"
+        return "waiting" if self.waiting else "nothing_due"
+
+    def __add__(self, other: RoundReport) -> RoundReport:
+        return RoundReport(
+            self.sent + other.sent, self.failed + other.failed, self.waiting + other.waiting
+        )
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -142,6 +169,20 @@ class Submitter:
     Everything runs in background tasks on the event loop; `record_event` never waits for it.
     The outbox in the service's store holds each closed period's exact payload text until the
     server acknowledges it, so restarts and outages neither lose nor duplicate a week.
+
+    Sharing states (`status().state`, what every front shows):
+
+    - ``off``: the user has not opted in (or opted out). `last_error` is about a deletion
+      request, if one is pending or was refused.
+    - ``blocked``: DO_NOT_TRACK=1 or PRINTERNIZER_USAGE_DISABLED=1 is set; nothing leaves
+      the machine, whatever the choice says.
+    - ``on``: opted in, and the last delivery attempt succeeded or none was due yet.
+    - ``failing``: opted in, and the last attempt to deliver a due report failed — after the
+      first failed attempt, whatever the cause: no connection, no answer in time, a refusal
+      (4xx), a server error or a request to wait (429/503), an unusable endpoint, or a report
+      that could not be built. `last_error` says why, `failing_since` (in the store) when it
+      began, `failing_periods` how many whole weeks ago. Retries go on with backoff; the
+      next success returns to ``on``.
     """
 
     def __init__(
@@ -174,11 +215,12 @@ class Submitter:
         self._poll_interval = poll_interval
         self._min_sleep = min_sleep
         self._lock = asyncio.Lock()
-        self._rounds: set[asyncio.Task[None]] = set()
+        self._rounds: set[asyncio.Task[RoundReport]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._remove_listener: Callable[[], None] | None = None
         self._opting_out: asyncio.Event | None = None
+        self._drawn_offset: int | None = None
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -245,8 +287,12 @@ class Submitter:
     async def submit_now(self) -> SubmissionStatus:
         """Queue every closed period and deliver what is pending now (ignores the local backoff
         and the send offset, but still honours a server's Retry-After)."""
-        await self._run_in_task(force=True)
-        return await self.status()
+        return (await self.send_now())[1]
+
+    async def send_now(self) -> tuple[RoundReport, SubmissionStatus]:
+        """Like `submit_now`, and also what this round did: sent, nothing due, failed, waiting."""
+        report = await self._run_in_task(force=True)
+        return report, await self.status()
 
     async def run_pending(self) -> SubmissionStatus:
         """One pass of the background loop: queue what is due and deliver what is due."""
@@ -266,6 +312,10 @@ class Submitter:
             async with self._lock:
                 settings = await self._service.get_settings()
                 await self._service.opt_out()
+                # Delivery trouble ends with sharing; a later opt-in starts clean.
+                await self._update_state(
+                    last_error=None, failing_since=None, refused=None, deletion_error=None
+                )
                 if delete_remote and settings.installation_id is not None:
                     await self._update_state(deletion_pending=True, deletion_next_attempt=0.0)
                     await self._try_deletion(force=True)
@@ -305,25 +355,27 @@ class Submitter:
         failed = [e for e in entries if e.status == FAILED]
         now = self._now()
         failing_since = _from_iso(state.get("failing_since"))
-        failing_periods = int((now - failing_since) / PERIOD) if failing_since else 0
+        failing_periods = max(int((now - failing_since) / PERIOD), 0) if failing_since else 0
+        usable = self._usable(settings.endpoint)
         if settings.blocked_by_environment:
             sharing = SharingState.BLOCKED
         elif not settings.opted_in:
             sharing = SharingState.OFF
-        elif failing_since and (failing_periods >= 1 or state.get("refused")):
-            # A refused report fails until the next success; retries only after a whole period.
+        elif failing_since or not usable:
+            # From the first failed attempt on (see the class docstring), not a week later.
             sharing = SharingState.FAILING
         else:
             sharing = SharingState.ON
         next_attempt: datetime | None = None
-        if sharing in (SharingState.ON, SharingState.FAILING) and self._usable(settings.endpoint):
+        if sharing in (SharingState.ON, SharingState.FAILING) and usable:
             next_attempt = await self._next_attempt(pending, state, now)
+        last_error = state.get("last_error") if settings.opted_in else state.get("deletion_error")
         return SubmissionStatus(
             state=sharing,
-            endpoint=settings.endpoint or self._default_endpoint,
+            endpoint=self.effective_endpoint(settings.endpoint),
             last_success=_from_iso(state.get("last_success")),
             last_attempt=_from_iso(state.get("last_attempt")),
-            last_error=state.get("last_error"),
+            last_error=last_error,
             next_attempt=next_attempt,
             pending_periods=len(pending),
             failed_periods=len(failed),
@@ -331,6 +383,10 @@ class Submitter:
         )
 
     # --- internals: rounds ------------------------------------------------------------------
+
+    def effective_endpoint(self, stored: str | None) -> str:
+        """Where reports go: the endpoint the user chose, else this front's default."""
+        return stored or self._default_endpoint
 
     def _now(self) -> datetime:
         return self._clock()
@@ -342,13 +398,13 @@ class Submitter:
             return False
         return True
 
-    async def _run_in_task(self, *, force: bool) -> None:
+    async def _run_in_task(self, *, force: bool) -> RoundReport:
         """Run a round as its own task so opt-out can cancel it without cancelling the caller."""
         task = asyncio.create_task(self._run_round(force=force))
         self._rounds.add(task)
         task.add_done_callback(self._rounds.discard)
         try:
-            await asyncio.shield(task)
+            return await asyncio.shield(task)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if not task.cancelled() or (current is not None and current.cancelling()):
@@ -356,6 +412,7 @@ class Submitter:
             # Cancelled by an opt-out: report the state after it, not a half-way one.
             if self._opting_out is not None:
                 await self._opting_out.wait()
+            return RoundReport()
 
     async def _cancel_rounds(self) -> None:
         rounds = list(self._rounds)
@@ -364,37 +421,64 @@ class Submitter:
         if rounds:
             await asyncio.gather(*rounds, return_exceptions=True)
 
-    async def _run_round(self, *, force: bool) -> None:
+    async def _run_round(self, *, force: bool) -> RoundReport:
         async with self._lock:
-            settings = await self._service.get_settings()
-            if settings.blocked_by_environment:
-                return
-            state = await self._state()
-            if state.get("deletion_pending"):
-                if settings.opted_in:
-                    _LOGGER.info(
-                        "sharing switched back on: the pending deletion request is dropped"
-                    )
-                    await self._update_state(deletion_pending=None, deletion_next_attempt=None)
-                else:
-                    await self._try_deletion(force=force)
-            if not settings.opted_in:
-                return
             try:
-                base = normalise_endpoint(settings.endpoint or self._default_endpoint)
-            except EndpointError as err:
-                await self._update_state(last_error=f"invalid endpoint: {err}")
-                return
-            await self._enqueue_due()
-            await self._deliver(base, force=force)
+                return await self._round(force=force)
+            except Exception as err:
+                # A round that cannot even build its report is a failed attempt too: the user
+                # sees it in the status instead of a log line nobody reads.
+                _LOGGER.exception("usage statistics submission round failed")
+                with contextlib.suppress(Exception):
+                    if (await self._service.get_settings()).opted_in:
+                        await self._note_failure(
+                            f"the report could not be prepared ({type(err).__name__}); "
+                            "the log has the details"
+                        )
+                return RoundReport(failed=1)
 
-    async def _send_offset(self) -> timedelta:
-        """This installation's random delay after a period closes (drawn once, then kept)."""
+    async def _note_failure(self, error: str) -> None:
+        """Remember a failed delivery attempt: the state is `failing` from now on."""
+        state = await self._state()
+        await self._update_state(
+            last_error=error, failing_since=state.get("failing_since") or _iso(self._now())
+        )
+
+    async def _round(self, *, force: bool) -> RoundReport:
+        """One round under the lock: a pending deletion, then queue and deliver what is due."""
+        settings = await self._service.get_settings()
+        if settings.blocked_by_environment:
+            return RoundReport()
+        state = await self._state()
+        if state.get("deletion_pending"):
+            if settings.opted_in:
+                _LOGGER.info("sharing switched back on: the pending deletion request is dropped")
+                await self._update_state(deletion_pending=None, deletion_next_attempt=None)
+            else:
+                await self._try_deletion(force=force)
+        if not settings.opted_in:
+            return RoundReport()
+        try:
+            base = normalise_endpoint(self.effective_endpoint(settings.endpoint))
+        except EndpointError as err:
+            await self._note_failure(f"invalid endpoint: {err}")
+            return RoundReport(failed=1)
+        await self._enqueue_due()
+        return await self._deliver(base, force=force)
+
+    async def _send_offset(self, *, persist: bool = True) -> timedelta:
+        """This installation's random delay after a period closes (drawn once, then kept).
+
+        Status reads pass persist=False: they show the drawn value without writing it.
+        """
         store = self._service.store
         value = await store.get_setting(OFFSET_KEY)
         if not isinstance(value, int) or not 0 <= value < MAX_SEND_OFFSET:
-            value = self._rng.randrange(MAX_SEND_OFFSET)
-            await store.set_setting(OFFSET_KEY, value)
+            if self._drawn_offset is None:
+                self._drawn_offset = self._rng.randrange(MAX_SEND_OFFSET)
+            value = self._drawn_offset
+            if persist:
+                await store.set_setting(OFFSET_KEY, value)
         return timedelta(seconds=value)
 
     async def _enqueue_due(self) -> None:
@@ -423,21 +507,25 @@ class Submitter:
                 await store.outbox_update(key, status=PENDING, attempts=0, next_attempt_at=send_at)
                 _LOGGER.debug("usage statistics for %s..%s queued", period.start, period.end)
 
-    async def _deliver(self, base: str, *, force: bool) -> None:
+    async def _deliver(self, base: str, *, force: bool) -> RoundReport:
         """Send pending periods oldest first; the oldest one gates the rest (keeps order)."""
         store = self._service.store
+        report = RoundReport()
         for entry in await store.outbox_entries(PENDING):
             if not await self._service.is_opted_in():
-                return
+                break
             now = self._now()
             state = await self._state()
             if now.timestamp() < float(state.get("retry_after_until") or 0):
-                return
+                return report + RoundReport(waiting=1)
             if not force and now.timestamp() < entry.next_attempt_at:
-                return
+                break
             outcome = await self._post(base, entry)
+            delivered = outcome.kind == "ok"
+            report += RoundReport(sent=int(delivered), failed=int(not delivered))
             if not await self._record(entry, outcome):
-                return
+                break
+        return report
 
     async def _post(self, base: str, entry: OutboxEntry) -> _Outcome:
         """POST one stored payload exactly as stored; never raises for network trouble."""
@@ -520,9 +608,7 @@ class Submitter:
             await store.outbox_update(
                 entry.period_start, status=FAILED, attempts=attempts, last_error=outcome.error
             )
-            await self._update_state(
-                last_error=outcome.error, failing_since=failing_since, refused=True
-            )
+            await self._update_state(last_error=outcome.error, failing_since=failing_since)
             _LOGGER.warning(
                 "usage statistics for %s refused, not retried: %s", period, outcome.error
             )
@@ -576,7 +662,7 @@ class Submitter:
         if closes is None:
             return None
         if closes > now or (await self._service.store.outbox_entries()):
-            closes += await self._send_offset()
+            closes += await self._send_offset(persist=False)
         return max(now, closes, retry_after_until)
 
     # --- internals: deletion ----------------------------------------------------------------
@@ -601,14 +687,17 @@ class Submitter:
             base = normalise_endpoint(settings.endpoint or self._default_endpoint)
         except EndpointError as err:
             await self._update_state(
-                deletion_pending=None, last_error=f"deletion not possible: {err}"
+                deletion_pending=None, deletion_error=f"deletion not possible: {err}"
             )
             return
         outcome = await self._delete(base, str(settings.installation_id), secret)
         attempts = int(state.get("deletion_attempts") or 0) + 1
         if outcome.kind == "ok":
             await self._update_state(
-                deletion_pending=None, deletion_next_attempt=None, deletion_attempts=None
+                deletion_pending=None,
+                deletion_next_attempt=None,
+                deletion_attempts=None,
+                deletion_error=None,
             )
             await service.forget_identity()
             _LOGGER.info("the aggregation server deleted this installation's reports")
@@ -617,7 +706,7 @@ class Submitter:
                 deletion_pending=None,
                 deletion_next_attempt=None,
                 deletion_attempts=None,
-                last_error=f"deletion refused: {outcome.error}",
+                deletion_error=f"deletion refused: {outcome.error}",
             )
             _LOGGER.warning("the aggregation server refused the deletion: %s", outcome.error)
         else:
@@ -629,7 +718,7 @@ class Submitter:
             await self._update_state(
                 deletion_next_attempt=now.timestamp() + delay,
                 deletion_attempts=attempts,
-                last_error=f"deletion pending: {outcome.error}",
+                deletion_error=f"deletion pending: {outcome.error}",
             )
             _LOGGER.info("deletion request not delivered (%s); will retry", outcome.error)
 
