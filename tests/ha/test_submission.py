@@ -206,12 +206,6 @@ async def test_failed_attempt_refreshes_the_entities(
     assert hass.states.get(LAST).state == STATE_UNKNOWN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs lane service's core change in core/submitter.py: status() reports "
-    "'failing' after the first failed attempt of a due report (it still says 'on' until a "
-    "whole period has failed)",
-)
 async def test_sharing_status_failing_after_first_failed_attempt(
     hass: HomeAssistant, closed_endpoint: str
 ) -> None:
