@@ -14,6 +14,7 @@ from printernizer_usage_core.models import (
     SubmissionStatus,
     UsageSettings,
 )
+from printernizer_usage_core.registry import KNOWN_FEATURES
 from printernizer_usage_core.submitter import SendResult
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from pydantic.config import JsonDict
@@ -176,9 +177,9 @@ FLEET_SCHEMA: JsonDict = {
     "propertyNames": {"enum": sorted(family.value for family in PrinterType)},
     "additionalProperties": {"type": "integer", "minimum": 0, "maximum": MAX_PRINTERS_PER_FAMILY},
 }
-FEATURE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
 FEATURES_SCHEMA: JsonDict = {
-    "propertyNames": {"pattern": FEATURE_NAME_PATTERN},
+    # The registry is the rule (core/registry.py), so the document lists exactly its names.
+    "propertyNames": {"enum": sorted(KNOWN_FEATURES)},
     "additionalProperties": {"type": "boolean"},
 }
 

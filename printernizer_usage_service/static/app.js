@@ -66,7 +66,15 @@ function describeError(err) {
   return ["error.rejected", { status: String(err.status), detail: err.detail }];
 }
 
+/** Ask for the token once: requests refused at the same time share one open dialog. */
 function askToken() {
+  if (!askToken.pending) {
+    askToken.pending = promptForToken().finally(() => { askToken.pending = null; });
+  }
+  return askToken.pending;
+}
+
+function promptForToken() {
   const dialog = $("dlg-token");
   $("token-input").value = token();
   return new Promise((resolve) => {
@@ -566,5 +574,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("payload-text").textContent = t("payload.loading");
   document.documentElement.classList.remove("i18n-pending");
   bind();
+  // Reads that show the installation need the token: ask before the first load, not per request.
+  if (document.body.dataset.tokenRequired === "true" && !token()) await askToken();
   await refresh();
 });

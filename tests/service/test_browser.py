@@ -44,6 +44,7 @@ async def browser() -> Any:
 
 async def open_page(browser: Any, url: str, lang: str = "en", **options: Any) -> Any:
     """A page in `lang` (navigator.languages and Accept-Language), loaded and translated."""
+    wait_loaded = options.pop("wait_loaded", True)
     context = await browser.new_context(
         locale=BROWSER_LOCALE[lang],
         viewport=options.pop("viewport", {"width": 1280, "height": 900}),
@@ -64,7 +65,8 @@ async def open_page(browser: Any, url: str, lang: str = "en", **options: Any) ->
         ),
     )
     await page.goto(url)
-    await page.wait_for_selector("body[data-loaded='true']")
+    if wait_loaded:
+        await page.wait_for_selector("body[data-loaded='true']")
     return page
 
 
@@ -388,10 +390,15 @@ async def test_without_javascript_the_page_says_it_needs_it(
 async def test_token_prompt(start_service: ServiceFactory, browser: Any) -> None:
     token = "browser-token-123456"
     svc = await start_service(host="0.0.0.0", token=token)
-    page = await open_page(browser, svc.url + "/")
-    await page.click("#btn-opt-in")
+    page = await open_page(browser, svc.url + "/", wait_loaded=False)
+    # The page asks once, before its first load: the reads that show identity need the token.
     await page.wait_for_selector("#dlg-token[open]")
     await page.fill("#token-input", token)
     await page.click("#dlg-token button[value='confirm']")
+    await page.wait_for_selector("body[data-loaded='true']")
+    assert await page.locator("dialog[open]").count() == 0
+    assert not page.errors
+    await page.click("#btn-opt-in")
     await page.wait_for_selector("#sharing-pill[data-state='on']")
+    assert await page.locator("#dlg-token[open]").count() == 0
     await page.context.close()
