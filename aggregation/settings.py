@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 REPORT_SCHEDULES = ("off", "weekly", "monthly", "both")
 _TRUE = {"1", "true", "yes", "on"}
@@ -60,6 +61,12 @@ class Settings:
     smtp_password: str = field(default="", repr=False)
     smtp_from: str = ""
     report_email_to: str = ""
+    # Alerts for new critical anomalies (aggregation/alerts.py): e-mail and/or a webhook.
+    alerts_enabled: bool = True
+    alert_email_to: str = ""
+    # A Home Assistant webhook URL is a secret (its id is the only credential): never logged.
+    alert_webhook_url: str = field(default="", repr=False)
+    alert_check_seconds: int = 3600
     public_page: bool = False
     demo_data: bool = False
     # Group commit: the most submissions one transaction writes.
@@ -116,6 +123,12 @@ class Settings:
             smtp_password=reader.text("SMTP_PASSWORD", ""),
             smtp_from=reader.text("SMTP_FROM", ""),
             report_email_to=reader.text("REPORT_EMAIL_TO", ""),
+            alerts_enabled=reader.boolean("ALERTS", True),
+            alert_email_to=reader.text("ALERT_EMAIL_TO", ""),
+            alert_webhook_url=reader.url("ALERT_WEBHOOK_URL"),
+            alert_check_seconds=reader.integer(
+                "ALERT_CHECK_SECONDS", 3600, minimum=10, maximum=7 * 86400
+            ),
             public_page=reader.boolean("PUBLIC_PAGE", False),
             demo_data=reader.boolean("DEMO_DATA", False),
             max_batch=reader.integer("MAX_BATCH", 200, minimum=1, maximum=1000),
@@ -169,6 +182,15 @@ class _Reader:
     def csv(self, name: str) -> tuple[str, ...]:
         raw = self._env.get(name, "")
         return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+
+    def url(self, name: str) -> str:
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return ""
+        parts = urlsplit(raw)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise SettingsError(f"{name} must be an http:// or https:// URL, got {raw!r}")
+        return raw
 
     def database_url(self, default: str) -> str:
         raw = self._env.get("DATABASE_URL", "").strip() or default
