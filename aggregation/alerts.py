@@ -74,8 +74,11 @@ async def post_webhook(url: str, body: dict[str, Any]) -> tuple[bool, str]:
     """POST the alert as JSON; (delivered?, what happened). Never raises for network errors."""
     timeout = aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_S)
     try:
+        # The system resolver (getaddrinfo in a thread): it knows /etc/hosts names such as
+        # homeassistant.local or localhost, and does not depend on aiodns being compatible.
+        connector = aiohttp.TCPConnector(resolver=aiohttp.ThreadedResolver())
         async with (
-            aiohttp.ClientSession(timeout=timeout) as client,
+            aiohttp.ClientSession(timeout=timeout, connector=connector) as client,
             client.post(url, json=body) as response,
         ):
             if 200 <= response.status < 300:
