@@ -199,11 +199,38 @@ class StatsService:
                 {**item, "printers": item.pop("total")}
                 for item in self._fold(latest, r.PRINTER_TYPE)
             ],
-            "fleet_sizes": [
-                {k: v for k, v in item.items() if k != "total"}
-                for item in self.fold(latest.dim(r.FLEET_SIZE), active)
-            ],
+            "fleet_sizes": self._fleet_sizes(latest.dim(r.FLEET_SIZE), active),
         }
+
+    def _fleet_sizes(self, counts: dict[str, RollupRow], active: int) -> list[dict[str, Any]]:
+        """Fleet-size buckets, smallest fleets first; a bucket under k installations is merged
+        with its neighbours into a range that says what it holds ("11+", "2-10"), never
+        into a vague "other"."""
+        groups: list[tuple[int, int | None, int]] = []  # (lowest, highest or None, installations)
+        for lowest, highest, label in reversed(r.FLEET_RANGES):
+            row = counts.get(label)
+            size = row.installations if row else 0
+            if groups and groups[-1][2] < self._k:
+                _, top, merged = groups.pop()
+                groups.append((lowest, top, merged + size))
+            elif size:  # an empty bucket hides nobody: it needs no neighbour
+                groups.append((lowest, highest, size))
+        if len(groups) > 1 and groups[-1][2] < self._k:  # the smallest fleets: join upward
+            lowest, _, merged = groups.pop()
+            _, top, size = groups.pop()
+            groups.append((lowest, top, merged + size))
+        if len(groups) == 1 and groups[0][2] < self._k:
+            # Fewer than k installations in all: a label narrower than "any size" would say
+            # what each of them has.
+            groups = [(r.FLEET_RANGES[0][0], None, groups[0][2])]
+        out = []
+        for lowest, highest, size in reversed(groups):
+            if highest is None:
+                label = f"{lowest}+"
+            else:
+                label = str(lowest) if lowest == highest else f"{lowest}-{highest}"
+            out.append({"key": label, "installations": size, "share": _share(size, active)})
+        return out
 
     def _features(self, latest: _Latest) -> list[dict[str, Any]]:
         out = []
