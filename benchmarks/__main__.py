@@ -16,6 +16,7 @@ SCRIPTS = (
     ("Host latency while sending", [sys.executable, "benchmarks/submitter_host_latency.py"]),
     ("Aggregation server: ingest over HTTP", [sys.executable, "benchmarks/aggregation_ingest.py"]),
     ("Aggregation server: /stats/overview", [sys.executable, "benchmarks/aggregation_overview.py"]),
+    ("Anomaly detection on simulated fleets", [sys.executable, "benchmarks/anomaly_simulation.py"]),
 )
 
 
