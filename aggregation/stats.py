@@ -580,8 +580,8 @@ class StatsService:
                     sums[(dim, key)] = sums.get((dim, key), 0) + total
         buckets: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         holders: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for installation, rows in state.items():
-            for dim, key, count, total in rows:
+        for installation, kept in state.items():
+            for dim, key, count, total in kept:
                 buckets[(dim, key)][0] += count
                 buckets[(dim, key)][1] += total
                 holders[(dim, key)].add(installation)
