@@ -144,10 +144,16 @@ def previous_period(period: ReportPeriod) -> ReportPeriod:
     return last_complete_period(period.kind, period.start)
 
 
-def check_past(period: ReportPeriod, today: date) -> None:
-    """Refuse a period that has not ended: its report would not cover all of it."""
+def check_past(period: ReportPeriod, today: date, retention_days: int | None = None) -> None:
+    """Refuse a period that has not ended (its report would not cover all of it), or one
+    whose reports are past the retention period (it would read as empty)."""
     if period.end > today:
         raise PeriodError(f"{period.label} has not ended yet; reports cover whole periods only")
+    if retention_days is not None and period.start < today - timedelta(days=retention_days):
+        raise PeriodError(
+            f"{period.label} is older than RETENTION_DAYS ({retention_days} days): "
+            "its reports are no longer stored"
+        )
 
 
 def _weeks_in(period: ReportPeriod) -> int:

@@ -193,7 +193,7 @@ def _period(kind: str | None, label: str | None) -> reports.ReportPeriod:
         if not label:
             return reports.last_complete_period(kind, today)  # type: ignore[arg-type]
         period = reports.parse_period(kind, label)
-        reports.check_past(period, today)
+        reports.check_past(period, today, settings().retention_days)
     except reports.PeriodError as err:
         raise ApiError(400, str(err), reason="period") from None
     return period

@@ -105,6 +105,7 @@ async def test_report_for_any_past_period(app: Quart) -> None:
     for bad, reason in (
         (f"{running.year}-W{running.week:02d}", "has not ended yet"),
         ("2026-W54", "not an ISO week"),
+        ("2019-W10", "older than RETENTION_DAYS"),
         ("2026-13", "names its period like"),
         ("last week", "names its period like"),
     ):
