@@ -508,13 +508,16 @@ class StatsService:
         rows = await self._repo.weekly_rollup(first, (r.ALL, r.ERROR))
         series = detect.weekly_series(weeks, [row for row in rows if row.week <= last_week])
         found = detect.detect_weekly(series, k=self._k, check_weeks=check_weeks)
-        start = end - 35
+        # A report checks every day of its weeks; the dashboard the last 7 days. Four weeks
+        # of same-weekday baseline come before the first day checked.
+        volume_weeks = 1 if until_day is None else check_weeks
+        start = end - 7 * (4 + volume_weeks)
         per_day = {a.day: a.submissions for a in await self._repo.daily_activity(start)}
         day_range = list(range(start, end))  # the end day is not over yet
         found += detect.submission_volume(
             [iso_day(d) for d in day_range],
             [per_day.get(d, 0) for d in day_range],
-            check_days=7 * check_weeks,
+            check_days=7 * volume_weeks,
         )
         return {
             **self._meta(days),
