@@ -156,6 +156,10 @@ async def test_scheduled_report_is_written_and_mailed(
     assert data["headline"]["installations_known"] == 60
     assert (reports_dir / f"{weekly.stem}.md").read_text().startswith("# Printernizer usage")
     assert not list(reports_dir.glob("*.tmp")), "written atomically"
+    for _, _, raw in smtp_sink.messages:
+        mail = email.message_from_bytes(raw, policy=email.policy.default)
+        assert mail.get_body(preferencelist=("plain",)) is not None
+        assert mail.get_body(preferencelist=("html",)) is not None, "HTML beside the text"
     assert _subjects(smtp_sink, "Printernizer ") == sorted(
         [
             f"Printernizer weekly report {weekly.label}",

@@ -48,6 +48,11 @@ def _expected(rows: list[tuple[str, int, int, dict[str, Any]]], start: int, end:
     versions = Counter(b["installation"]["app_version"] for b in state)
     countries = Counter(b["installation"]["country_code"] for b in state)
     small_errors = [name for name, hit in errors.items() if len(hit) < K]
+    features: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for b in state:
+        for name, enabled in b["usage_stats"]["feature_usage"].items():
+            features[name][0] += 1
+            features[name][1] += int(enabled)
     return {
         "submissions": len(inside),
         "active": len(newest),
@@ -60,6 +65,7 @@ def _expected(rows: list[tuple[str, int, int, dict[str, Any]]], start: int, end:
         "errors": {name: (len(hit), sum(hit.values())) for name, hit in errors.items()},
         "errors_other": len({iid for name in small_errors for iid in errors[name]}),
         "errors_other_sum": sum(len(errors[name]) for name in small_errors),
+        "features": features,
     }
 
 
@@ -114,6 +120,12 @@ async def test_every_figure_matches_the_stored_submissions(app: Quart, which: st
         # Installations with several rare errors are counted once in "other".
         assert shown["other"]["installations"] == want["errors_other"]
         assert shown["other"]["installations"] <= want["active"]
+    for feature in report["features"]:
+        if feature["feature"] != "other":
+            reporting, enabled = want["features"][feature["feature"]]
+            assert feature["reporting"] == reporting
+            assert feature["enabled"] in (None, enabled)
+    assert sum(f["installations"] for f in report["printers"]["fleet_sizes"]) == want["active"]
     markdown = reports.render_markdown(report)
     assert f"Covers {period.start.isoformat()} to " in markdown
     assert f"| Reports for the period | {want['submissions']} |" in markdown
