@@ -168,7 +168,12 @@ def _log_beta(a: float, b: float) -> float:
 
 
 def _beta_binomial_tail(x: int, n: int, a: float, b: float) -> float:
-    """P(X >= x) for X ~ BetaBinomial(n, a, b), summed from x until the terms vanish."""
+    """P(X >= x) for X ~ BetaBinomial(n, a, b), summed from x until the terms vanish.
+
+    Callers ask only above the mean (x is past the mode), where terms shrink with every step,
+    so the sum stops after a few terms, and at once when the first term is below what a float
+    holds.
+    """
     base = math.lgamma(n + 1) - _log_beta(a, b)
     total = 0.0
     for i in range(x, n + 1):
@@ -176,7 +181,7 @@ def _beta_binomial_tail(x: int, n: int, a: float, b: float) -> float:
             base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + _log_beta(i + a, n - i + b)
         )
         total += term
-        if term < total * 1e-12:
+        if term <= total * 1e-12:
             break
     return total
 

@@ -78,6 +78,55 @@ def small_keys(counts: dict[str, RollupRow], k: int) -> list[str]:
     )
 
 
+class _PeriodRollup:
+    """Rollup of one period's stored reports, fed page by page (each page ends with a whole
+    installation): per installation, state from its newest report, events summed."""
+
+    def __init__(self, k: int) -> None:
+        self._k = k
+        self.submissions = 0
+        self._buckets: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        # Installations per key of the multi-valued dimensions (to count a folded 'other').
+        self._holders: dict[tuple[str, str], set[str]] = defaultdict(set)
+
+    def add(self, page: list[store.StoredReport]) -> None:
+        """Fold in a page of reports ordered by installation, then period."""
+        state: dict[str, list[Contribution]] = {}
+        events: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
+        for report in page:  # the newest report of an installation comes last
+            self.submissions += 1
+            try:
+                rows = r.contributions(AggregatedStats.model_validate_json(report.payload))
+            except ValidationError:
+                # Accepted under an older schema: counted as a submission, nothing more.
+                _LOGGER.warning("a stored report no longer parses; left out of the period")
+                continue
+            state[report.installation_id] = [c for c in rows if c[0] not in EVENT_DIMS]
+            sums = events[report.installation_id]
+            for dim, key, _, total in rows:
+                if dim in EVENT_DIMS:
+                    sums[(dim, key)] = sums.get((dim, key), 0) + total
+        for installation, kept in state.items():
+            counted = [(dim, key, count, total) for dim, key, count, total in kept]
+            counted += [(dim, key, 1, total) for (dim, key), total in events[installation].items()]
+            for dim, key, count, total in counted:
+                cell = self._buckets[(dim, key)]
+                cell[0] += count
+                cell[1] += total
+                if dim in MULTI_VALUED:
+                    self._holders[(dim, key)].add(installation)
+
+    def result(self) -> tuple[_Latest, int]:
+        """(the period's rollup, distinct countries reporting)."""
+        latest = _Latest([RollupRow(d, k, v[0], v[1]) for (d, k), v in self._buckets.items()])
+        for dim in MULTI_VALUED:
+            folded = small_keys(latest.dim(dim), self._k)
+            if len(folded) > 1:
+                holders = (self._holders[(dim, key)] for key in folded)
+                latest.other[dim] = len(set().union(*holders))
+        return latest, len(latest.dim(r.COUNTRY))
+
+
 class StatsService:
     """Async stats methods returning plain JSON-able dicts (one per /stats endpoint)."""
 
@@ -531,15 +580,17 @@ class StatsService:
         Per installation, state (mode, version, printers, features...) comes from its newest
         report in the period; errors and usage are added up over all its reports there.
         """
-        stored = await store.reports_ending_in(self._repo, start, end)
         new, known = await store.first_report_counts(self._repo, start, end)
-        latest, countries = self._period_latest(stored)
+        period = _PeriodRollup(self._k)
+        async for page in store.reports_ending_in(self._repo, start, end):
+            period.add(page)
+        latest, countries = period.result()
         versions = self._versions(latest)
         return {
             "start": iso_day(start),
             "end": iso_day(end),
             "k_anonymity": self._k,
-            "submissions": len(stored),
+            "submissions": period.submissions,
             "active": latest.active(),
             "new_installations": new,
             "installations_known": known,
@@ -564,40 +615,6 @@ class StatsService:
     async def period_active(self, start: int, end: int) -> int:
         """Installations with a report whose last day falls in [start, end)."""
         return await store.active_in(self._repo, start, end)
-
-    def _period_latest(self, stored: list[store.StoredReport]) -> tuple[_Latest, int]:
-        """(rollup of a period's reports, distinct countries reporting)."""
-        state: dict[str, list[Contribution]] = {}
-        events: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
-        for report in stored:  # ordered by installation, then period: the newest comes last
-            try:
-                rows = r.contributions(AggregatedStats.model_validate_json(report.payload))
-            except ValidationError:
-                # Accepted under an older schema: counted as a submission, nothing more.
-                _LOGGER.warning("a stored report no longer parses; left out of the period")
-                continue
-            state[report.installation_id] = [c for c in rows if c[0] not in EVENT_DIMS]
-            sums = events[report.installation_id]
-            for dim, key, _, total in rows:
-                if dim in EVENT_DIMS:
-                    sums[(dim, key)] = sums.get((dim, key), 0) + total
-        buckets: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        holders: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for installation, kept in state.items():
-            for dim, key, count, total in kept:
-                buckets[(dim, key)][0] += count
-                buckets[(dim, key)][1] += total
-                holders[(dim, key)].add(installation)
-            for (dim, key), total in events[installation].items():
-                buckets[(dim, key)][0] += 1
-                buckets[(dim, key)][1] += total
-                holders[(dim, key)].add(installation)
-        latest = _Latest([RollupRow(d, k, v[0], v[1]) for (d, k), v in buckets.items()])
-        for dim in MULTI_VALUED:
-            folded = small_keys(latest.dim(dim), self._k)
-            if len(folded) > 1:
-                latest.other[dim] = len(set().union(*(holders[(dim, key)] for key in folded)))
-        return latest, len(latest.dim(r.COUNTRY))
 
     async def export(self, days: int = 30) -> dict[str, Any]:
         """Every section in one document (JSON export; the CSV is derived from it)."""

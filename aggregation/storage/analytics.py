@@ -3,7 +3,7 @@ behind folded buckets, alerts already sent and the last delivery per channel."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -34,16 +34,34 @@ class Delivery:
     detail: str
 
 
-async def reports_ending_in(repository: Repository, start: int, end: int) -> list[StoredReport]:
-    """Submissions whose last covered day falls in [start, end) (period_end_day is exclusive)."""
-    async with _sql(repository)._read() as tx:
-        rows = await tx.fetch(
-            "SELECT installation_id, period_start_day, period_end_day, payload FROM submissions "
-            "WHERE period_end_day > ? AND period_end_day <= ? "
-            "ORDER BY installation_id, period_end_day, period_start_day",
-            [start, end],
-        )
-    return [StoredReport(r[0], int(r[1]), int(r[2]), r[3]) for r in rows]
+async def reports_ending_in(
+    repository: Repository, start: int, end: int, *, page: int = 2000
+) -> AsyncIterator[list[StoredReport]]:
+    """Submissions whose last covered day falls in [start, end) (period_end_day is exclusive),
+    in pages that each hold every report of their installations, ordered by installation and
+    then period (so a month of a large fleet never sits in memory at once)."""
+    after = ""
+    while True:
+        async with _sql(repository)._read() as tx:
+            rows = await tx.fetch(
+                "SELECT installation_id, period_start_day, period_end_day, payload "
+                "FROM submissions WHERE period_end_day > ? AND period_end_day <= ? "
+                "AND installation_id > ? "
+                "ORDER BY installation_id, period_end_day, period_start_day LIMIT ?",
+                [start, end, after, page],
+            )
+        reports = [StoredReport(r[0], int(r[1]), int(r[2]), r[3]) for r in rows]
+        if len(reports) < page:
+            if reports:
+                yield reports
+            return
+        # The last installation may continue on the next page: leave it for that page.
+        last = reports[-1].installation_id
+        complete = [report for report in reports if report.installation_id != last]
+        if not complete:  # one installation with a page of reports: more than a period holds
+            complete = reports
+        yield complete
+        after = complete[-1].installation_id
 
 
 async def first_report_counts(repository: Repository, start: int, end: int) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from quart import Quart
 
 from aggregation import reports
 from aggregation.demo_data import DemoOptions, generate_history, load_into_repository
+from aggregation.storage import analytics
 from aggregation.storage.sql import SqlRepository
 
 K = 5
@@ -179,3 +180,24 @@ def test_email_has_text_and_html_parts_with_the_same_figures() -> None:
     assert "Covers &lt;dates&gt;." in page, "text is escaped, never markup"
     assert "<li><strong>error_spike</strong> (2026-11-23): TimeoutError hit 30 %</li>" in page
     assert [p.get_filename() for p in parsed.iter_attachments()] == ["2026-W48.json"]
+
+
+async def test_period_reports_come_in_pages_of_whole_installations(app: Quart) -> None:
+    history = generate_history(DemoOptions(installations=12, weeks=6, end=date(2026, 11, 26)))
+    await load_into_repository(app.config["REPOSITORY"], history)
+    month = reports.parse_period("monthly", "2026-11")
+    start, end = month.start.toordinal(), month.end.toordinal()
+    pages = [
+        page
+        async for page in analytics.reports_ending_in(app.config["REPOSITORY"], start, end, page=5)
+    ]
+    assert len(pages) > 2
+    seen: list[str] = []
+    for page in pages:
+        ids = [report.installation_id for report in page]
+        assert ids == sorted(ids)
+        assert not set(ids) & set(seen), "an installation's reports share one page"
+        seen += list(dict.fromkeys(ids))
+    flat = [(r.installation_id, r.period_start_day) for page in pages for r in page]
+    want = sorted((r[0], r[1]) for r in await _stored(app) if start <= r[2] - 1 < end)
+    assert sorted(flat) == want
