@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import html
 import ipaddress
 import json
 import logging
+import re
 import smtplib
 import ssl
+import time as time_module
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal
+
+from .background import Repeating
+from .storage.analytics import Delivery, record_delivery
+from .storage.base import StorageError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -99,88 +105,116 @@ def ended_week_growth(installations: dict[str, Any], today: date) -> tuple[int, 
     return last, previous, (round((last - previous) / previous, 4) if previous else None)
 
 
-def rolling_period(kind: Kind, today: date) -> ReportPeriod:
-    """The last 7 (weekly) or 30 (monthly) days up to today: what an on-demand report covers."""
-    days = 7 if kind == "weekly" else 30
-    return ReportPeriod(kind, today - timedelta(days=days), today)
+class PeriodError(ValueError):
+    """A report period that is malformed, not over yet, or older than the data kept."""
 
 
-async def build_report(
-    stats: Any, kind: Kind, now: datetime, *, period: ReportPeriod | None = None
-) -> dict[str, Any]:
-    """A weekly or monthly summary from the stats service (JSON-able).
+_WEEK_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
+_MONTH_LABEL = re.compile(r"^(\d{4})-(\d{2})$")
 
-    The stats service answers for the last N days; a report is therefore built right after
-    its period ends (the scheduler does that), or covers the last N days when asked for on
-    demand (`period` None).
-    """
-    period = period or rolling_period(kind, now.astimezone(UTC).date())
-    days = max(1, period.days)
-    trend_days = 35 if kind == "weekly" else 91
-    (
-        summary,
-        inst,
-        modes,
-        versions,
-        geo,
-        printers,
-        features,
-        errors,
-        anomalies,
-        migration,
-    ) = await asyncio.gather(
-        stats.summary(days),
-        stats.installations(days),
-        stats.deployment_modes(days),
-        stats.versions(days),
-        stats.geography(days),
-        stats.printers(days),
-        stats.features(days),
-        stats.errors(days),
-        stats.anomalies(max(trend_days, 63)),
-        stats.version_migration(trend_days),
+
+def parse_period(kind: str, label: str) -> ReportPeriod:
+    """The ISO week (2026-W48) or calendar month (2026-11) a label names."""
+    if kind == "weekly" and (m := _WEEK_LABEL.match(label)):
+        try:
+            start = date.fromisocalendar(int(m[1]), int(m[2]), 1)
+        except ValueError:
+            raise PeriodError(f"{label} is not an ISO week") from None
+        return ReportPeriod("weekly", start, start + timedelta(days=7))
+    if kind == "monthly" and (m := _MONTH_LABEL.match(label)) and 1 <= int(m[2]) <= 12:
+        start = date(int(m[1]), int(m[2]), 1)
+        return ReportPeriod("monthly", start, (start + timedelta(days=32)).replace(day=1))
+    example = "2026-W48" if kind == "weekly" else "2026-11"
+    raise PeriodError(f"a {kind} report names its period like {example}, not {label!r}")
+
+
+def recent_periods(today: date, count: int = 12) -> list[ReportPeriod]:
+    """The latest `count` complete weeks, then months, newest first (the dashboard's list)."""
+    out: list[ReportPeriod] = []
+    for kind in KINDS:
+        period = last_complete_period(kind, today)
+        for _ in range(count):
+            out.append(period)
+            period = previous_period(period)
+    return out
+
+
+def previous_period(period: ReportPeriod) -> ReportPeriod:
+    """The week or month right before `period`."""
+    return last_complete_period(period.kind, period.start)
+
+
+def check_past(period: ReportPeriod, today: date, retention_days: int | None = None) -> None:
+    """Refuse a period that has not ended (its report would not cover all of it), or one
+    whose reports are past the retention period (it would read as empty)."""
+    if period.end > today:
+        raise PeriodError(f"{period.label} has not ended yet; reports cover whole periods only")
+    if retention_days is not None and period.start < today - timedelta(days=retention_days):
+        raise PeriodError(
+            f"{period.label} is older than RETENTION_DAYS ({retention_days} days): "
+            "its reports are no longer stored"
+        )
+
+
+def _weeks_in(period: ReportPeriod) -> int:
+    """Weeks whose Sunday falls in the period (how the weekly rollup assigns reports)."""
+    return sum(
+        1 for offset in range(period.days) if (period.start + timedelta(days=offset)).weekday() == 6
     )
-    new_installations = sum(d["new_installations"] for d in inst["daily"])
-    _, _, growth = ended_week_growth(inst, now.astimezone(UTC).date())
-    submissions = sum(d["submissions"] for d in inst["daily"])
+
+
+async def build_report(stats: Any, period: ReportPeriod, now: datetime) -> dict[str, Any]:
+    """The report of one ISO week or calendar month, computed over exactly that period.
+
+    A stored report counts for the period when the last day it covers falls inside it (the
+    rule of the weekly trend); `now` only stamps the report.
+    """
+    start, end = period.start.toordinal(), period.end.toordinal()
+    before = previous_period(period)
+    current, previous_active, anomalies = await asyncio.gather(
+        stats.period(start, end),
+        stats.period_active(before.start.toordinal(), before.end.toordinal()),
+        stats.anomalies(until_day=end, check_weeks=max(1, _weeks_in(period))),
+    )
+    active = current["active"]
+    growth = round((active - previous_active) / previous_active, 4) if previous_active else None
+    countries_named = [c for c in current["geography"] if c["country"] != "other"]
     return {
-        "kind": kind,
+        "kind": period.kind,
         "period": {
             "label": period.label,
             "start": period.start.isoformat(),
             "end": period.end.isoformat(),
-            "days": days,
+            "last_day": (period.end - timedelta(days=1)).isoformat(),
+            "days": period.days,
+            "rule": "a stored report counts when the last day it covers falls in the period",
         },
-        "generated_at": summary["generated_at"],
-        "k_anonymity": summary["k_anonymity"],
+        "generated_at": now.astimezone(UTC).replace(microsecond=0).isoformat(),
+        "k_anonymity": current["k_anonymity"],
         "headline": {
-            "installations_total": summary["installations_total"],
-            "active_in_period": summary["active_window"],
-            "active_7d": summary["active_7d"],
-            "active_30d": summary["active_30d"],
-            "new_installations": new_installations,
-            "submissions": submissions,
-            "week_over_week_growth": growth,
-            "latest_version": versions["latest"],
-            "on_latest_share": versions["on_latest_share"],
-            "countries": summary["countries"],
+            "installations_known": current["installations_known"],
+            "active_in_period": active,
+            "active_previous_period": previous_active,
+            "growth_over_previous_period": growth,
+            "new_installations": current["new_installations"],
+            "submissions": current["submissions"],
+            "latest_version": current["versions"]["latest"],
+            "on_latest_share": current["versions"]["on_latest_share"],
+            "countries_reporting": current["countries_reporting"],
+            "countries_named": len(countries_named),
         },
-        "deployment_modes": modes["modes"],
-        "versions": versions["adoption"],
-        "version_migration": [
-            {"week": w["week"], "installations": w["installations"], "versions": w["versions"]}
-            for w in migration["weeks"]
-            if w["installations"]
-        ],
-        "geography": geo["countries"],
+        "deployment_modes": current["deployment_modes"],
+        "versions": current["versions"]["adoption"],
+        "version_migration": [w for w in current["version_migration"] if w["installations"]],
+        "geography": current["geography"],
         "printers": {
-            "printers": printers["printers"],
-            "per_installation": printers["per_installation"],
-            "types": printers["types"],
-            "fleet_sizes": printers["fleet_sizes"],
+            "printers": current["printers"]["printers"],
+            "per_installation": current["printers"]["per_installation"],
+            "types": current["printers"]["types"],
+            "fleet_sizes": current["printers"]["fleet_sizes"],
         },
-        "features": features["features"],
-        "errors": errors["errors"],
+        "features": current["features"],
+        "errors": current["errors"],
         "anomalies": anomalies["anomalies"],
     }
 
@@ -204,40 +238,63 @@ def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def _coverage(report: dict[str, Any]) -> str:
+    period = report["period"]
+    what = (
+        f"ISO week {period['label']}, Monday to Sunday"
+        if report["kind"] == "weekly"
+        else f"calendar month {period['label']}"
+    )
+    return (
+        f"Covers {period['start']} to {period['last_day']} ({what}, {period['days']} days, UTC): "
+        "a stored report counts when the last day it covers falls in this period. "
+        f"Figures as stored at {report['generated_at']}; buckets under "
+        f"{report['k_anonymity']} installations are folded into “other”."
+    )
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: headline figures, then one table per topic."""
     period, head = report["period"], report["headline"]
-    growth = head["week_over_week_growth"]
+    k = report["k_anonymity"]
+    unit = "week" if report["kind"] == "weekly" else "month"
     lines = [
         f"# Printernizer usage: {report['kind']} report {period['label']}",
         "",
-        f"Period {period['start']} to {period['end']} (exclusive, {period['days']} days) · "
-        f"generated {report['generated_at']} · buckets under {report['k_anonymity']} "
-        "installations are folded into “other”.",
+        _coverage(report),
         "",
         "## Headline",
         "",
         *_table(
             ["Figure", "Value"],
             [
-                ["Installations (all time)", head["installations_total"]],
-                ["Active in the period", head["active_in_period"]],
-                ["Active 7 days / 30 days", f"{head['active_7d']} / {head['active_30d']}"],
-                ["New installations", head["new_installations"]],
-                ["Submissions received", head["submissions"]],
-                ["Week-over-week growth", _pct(growth)],
+                [
+                    "Installations known (first report by the period's end)",
+                    head["installations_known"],
+                ],
+                [f"Installations reporting in the {unit}", head["active_in_period"]],
+                [f"Installations reporting in the previous {unit}", head["active_previous_period"]],
+                [f"Change against the previous {unit}", _pct(head["growth_over_previous_period"])],
+                ["New installations (first report in the period)", head["new_installations"]],
+                ["Reports for the period", head["submissions"]],
                 [
                     "Latest version",
                     f"{head['latest_version'] or 'n/a'} ({_pct(head['on_latest_share'])})",
                 ],
-                ["Countries", head["countries"]],
+                [
+                    f"Countries reporting / named (≥ {k} installations each)",
+                    f"{head['countries_reporting']} / {head['countries_named']}",
+                ],
             ],
         ),
         "## Anomalies",
         "",
     ]
     if report["anomalies"]:
-        lines += [f"- **{a['kind']}** ({a['period']}): {a['message']}" for a in report["anomalies"]]
+        lines += [
+            f"- **{a['kind']}** ({a['period']}, {a['severity']}): {a['message']}"
+            for a in report["anomalies"]
+        ]
         lines.append("")
     else:
         lines += ["None: error rates, active installations and submission volume look normal.", ""]
@@ -254,7 +311,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             ["Version", "Installations", "Share"],
             [[v["version"], v["installations"], _pct(v["share"])] for v in report["versions"]],
         ),
-        "## Version migration (share of weekly reports)",
+        "## Version migration (share of each week's reports)",
         "",
         *_table(
             ["Week", "Reports", "Versions"],
@@ -283,7 +340,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             [[t["key"], t["installations"], t["printers"]] for t in report["printers"]["types"]],
         ),
         *_table(
-            ["Fleet size", "Installations", "Share"],
+            ["Fleet size (printers)", "Installations", "Share"],
             [
                 [f["key"], f["installations"], _pct(f["share"])]
                 for f in report["printers"]["fleet_sizes"]
@@ -306,6 +363,69 @@ def render_markdown(report: dict[str, Any]) -> str:
         ),
     ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_EMPHASIS = re.compile(r"(?<!\w)_(.+?)_(?!\w)")
+
+
+def _inline(text: str) -> str:
+    escaped = html.escape(text, quote=False)
+    return _EMPHASIS.sub(r"<em>\1</em>", _BOLD.sub(r"<strong>\1</strong>", escaped))
+
+
+def _cells(line: str) -> list[str]:
+    cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])
+    return [cell.strip().replace("\\|", "|") for cell in cells]
+
+
+def render_html(markdown: str) -> str:
+    """The report's Markdown as a self-contained HTML page (the e-mail's HTML part).
+
+    Only the subset render_markdown writes is understood: headings, paragraphs, bullet lists
+    and tables. Every text is escaped, so an odd bucket name cannot inject markup.
+    """
+    out = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8"><style>'
+        "body{font-family:sans-serif;color:#1f2328;max-width:56rem}"
+        "table{border-collapse:collapse;margin:0 0 1rem}"
+        "th,td{border:1px solid #d0d7de;padding:.25rem .6rem;text-align:left}"
+        "th{background:#f6f8fa}</style></head><body>",
+    ]
+    lines = markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("## "):
+            out.append(f"<h2>{_inline(line[3:])}</h2>")
+        elif line.startswith("# "):
+            out.append(f"<h1>{_inline(line[2:])}</h1>")
+        elif line.startswith("| "):
+            block = []
+            while i < len(lines) and lines[i].startswith("|"):
+                block.append(lines[i])
+                i += 1
+            head, body = _cells(block[0]), [_cells(row) for row in block[2:]]
+            out.append("<table><thead><tr>")
+            out += [f"<th>{_inline(cell)}</th>" for cell in head]
+            out.append("</tr></thead><tbody>")
+            for row in body:
+                out.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>")
+            out.append("</tbody></table>")
+            continue
+        elif line.startswith("- "):
+            out.append("<ul>")
+            while i < len(lines) and lines[i].startswith("- "):
+                out.append(f"<li>{_inline(lines[i][2:])}</li>")
+                i += 1
+            out.append("</ul>")
+            continue
+        elif line.strip():
+            out.append(f"<p>{_inline(line)}</p>")
+        i += 1
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
 
 
 def write_report(directory: Path, stem: str, report: dict[str, Any], markdown: str) -> list[Path]:
@@ -333,29 +453,46 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def email_configured(settings: Any) -> bool:
-    """Whether SMTP delivery of reports is switched on (host, sender and recipient set)."""
-    return bool(settings.smtp_host and settings.smtp_from and settings.report_email_to)
+def email_configured(settings: Any, recipients: str | None = None) -> bool:
+    """Whether SMTP delivery is switched on (host, sender and recipient set)."""
+    to = settings.report_email_to if recipients is None else recipients
+    return bool(settings.smtp_host and settings.smtp_from and to)
 
 
-def build_email(settings: Any, subject: str, markdown: str, report: dict[str, Any]) -> EmailMessage:
-    """The report as a plain-text mail (the Markdown) with the JSON attached."""
+def build_email(
+    settings: Any,
+    subject: str,
+    markdown: str,
+    report: dict[str, Any] | None = None,
+    *,
+    recipients: str | None = None,
+) -> EmailMessage:
+    """A mail with the Markdown as its text part, the same content as HTML beside it, and
+    the report's JSON attached (when there is a report)."""
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = settings.smtp_from
-    message["To"] = ", ".join(_recipients(settings))
+    message["To"] = ", ".join(_recipients(settings, recipients))
     message.set_content(markdown)
-    message.add_attachment(
-        json.dumps(report, indent=2, sort_keys=True).encode(),
-        maintype="application",
-        subtype="json",
-        filename=f"{subject.rsplit(' ', maxsplit=1)[-1]}.json",
-    )
+    message.add_alternative(render_html(markdown), subtype="html")
+    if report is not None:
+        message.add_attachment(
+            json.dumps(report, indent=2, sort_keys=True).encode(),
+            maintype="application",
+            subtype="json",
+            filename=f"{subject.rsplit(' ', maxsplit=1)[-1]}.json",
+        )
     return message
 
 
-def _recipients(settings: Any) -> list[str]:
-    return [part.strip() for part in settings.report_email_to.split(",") if part.strip()]
+def recipients(settings: Any) -> list[str]:
+    """The report recipients REPORT_EMAIL_TO lists."""
+    return _recipients(settings)
+
+
+def _recipients(settings: Any, recipients: str | None = None) -> list[str]:
+    raw = settings.report_email_to if recipients is None else recipients
+    return [part.strip() for part in raw.split(",") if part.strip()]
 
 
 def send_email_blocking(settings: Any, message: EmailMessage, timeout: float = 30.0) -> None:
@@ -363,6 +500,7 @@ def send_email_blocking(settings: Any, message: EmailMessage, timeout: float = 3
 
     Port 465 speaks TLS from the start; otherwise STARTTLS is used whenever the server offers
     it. A password is never sent over an unencrypted connection except to a loopback relay.
+    Recipients are the message's To header.
     """
     host, port = settings.smtp_host, settings.smtp_port
     context = ssl.create_default_context()
@@ -384,20 +522,52 @@ def send_email_blocking(settings: Any, message: EmailMessage, timeout: float = 3
                     "SMTP server offers no TLS; refusing to send the SMTP password in clear text"
                 )
             smtp.login(settings.smtp_user, settings.smtp_password)
-        smtp.send_message(message, to_addrs=_recipients(settings))
+        to = [part.strip() for part in str(message["To"]).split(",") if part.strip()]
+        smtp.send_message(message, to_addrs=to)
 
 
 async def send_email(settings: Any, message: EmailMessage) -> bool:
     """Deliver a message without blocking the event loop; False (and a log line) on failure."""
+    return (await send_email_result(settings, message))[0]
+
+
+async def send_email_result(settings: Any, message: EmailMessage) -> tuple[bool, str]:
+    """(delivered?, what happened) for one message; never raises for network or SMTP errors."""
     try:
         await asyncio.to_thread(send_email_blocking, settings, message)
     except (OSError, smtplib.SMTPException) as exc:
-        _LOGGER.warning("report e-mail not delivered: %s", exc)
-        return False
-    return True
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        _LOGGER.warning("e-mail not delivered: %s", detail)
+        return False, detail
+    return True, f"accepted by {settings.smtp_host}:{settings.smtp_port}"
 
 
-class ReportScheduler:
+async def deliver_email(
+    repository: Any, settings: Any, message: EmailMessage, channel: str = "email"
+) -> Delivery:
+    """Send a message and remember the result as the channel's last delivery."""
+    ok, detail = await send_email_result(settings, message)
+    delivery = Delivery(channel, int(time_module.time()), ok, str(message["Subject"]), detail)
+    if repository is not None:
+        try:
+            await record_delivery(repository, delivery)
+        except StorageError as err:
+            _LOGGER.warning("delivery result not recorded: %s", type(err).__name__)
+    return delivery
+
+
+def sample_email(settings: Any, now: datetime) -> EmailMessage:
+    """The dashboard's test message: proves SMTP settings with the same path reports take."""
+    stamp = now.astimezone(UTC).replace(microsecond=0).isoformat()
+    markdown = (
+        "# Printernizer usage: test e-mail\n\n"
+        f"Sent from the aggregation server's dashboard at {stamp}. Weekly and monthly reports "
+        "and alerts for new critical anomalies arrive the same way.\n"
+    )
+    return build_email(settings, "Printernizer usage: test e-mail", markdown)
+
+
+class ReportScheduler(Repeating):
     """Writes the reports REPORT_SCHEDULE asks for into REPORTS_DIR, and mails them if set up.
 
     Each report is written once: a report whose files already exist is not redone, so
@@ -405,11 +575,14 @@ class ReportScheduler:
     end with exactly one file per period.
     """
 
-    def __init__(self, stats: Any, settings: Any) -> None:
+    name = "report-scheduler"
+
+    def __init__(self, stats: Any, settings: Any, repository: Any = None) -> None:
+        super().__init__()
         self._stats = stats
         self._settings = settings
+        self._repository = repository
         self._kinds = scheduled_kinds(settings.report_schedule)
-        self._task: asyncio.Task[None] | None = None
         self.written: list[Path] = []
 
     @property
@@ -427,43 +600,27 @@ class ReportScheduler:
             period = last_complete_period(kind, (now - SCHEDULE_OFFSET).astimezone(UTC).date())
             if (directory / f"{period.stem}.json").exists():
                 continue
-            report = await build_report(self._stats, kind, now, period=period)
+            report = await build_report(self._stats, period, now)
             markdown = render_markdown(report)
             paths = await asyncio.to_thread(write_report, directory, period.stem, report, markdown)
             written.extend(paths)
             _LOGGER.info("wrote %s report %s", kind, period.label)
             if email_configured(self._settings):
                 subject = f"Printernizer {kind} report {period.label}"
-                await send_email(
-                    self._settings, build_email(self._settings, subject, markdown, report)
+                await deliver_email(
+                    self._repository,
+                    self._settings,
+                    build_email(self._settings, subject, markdown, report),
                 )
         self.written.extend(written)
         return written
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A failing report (database down, disk full) must not end the schedule.
-                _LOGGER.exception("scheduled report failed; retrying at the next run")
-            now = datetime.now(UTC)
-            wake = min(next_run(kind, now) for kind in self._kinds)
-            await asyncio.sleep(min(MAX_SLEEP_S, max(1.0, (wake - now).total_seconds())))
+    async def step(self) -> None:
+        """One scheduler round: write what is due."""
+        await self.run_due()
 
-    def start(self) -> None:
-        """Start the background task (no-op when nothing is scheduled)."""
-        if self.enabled and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._loop(), name="report-scheduler"
-            )
-
-    async def stop(self) -> None:
-        """Cancel the background task and wait for it."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    def pause(self) -> float:
+        """Until the next scheduled run, at most MAX_SLEEP_S."""
+        now = datetime.now(UTC)
+        wake = min(next_run(kind, now) for kind in self._kinds)
+        return min(MAX_SLEEP_S, max(1.0, (wake - now).total_seconds()))

@@ -37,6 +37,15 @@ USAGE_FIELDS = (
     "app_starts",
 )
 FLEET_BUCKETS = ((0, "0"), (1, "1"), (3, "2-3"), (10, "4-10"), (25, "11-25"))
+# (fewest printers, most printers or None for no limit, label) of every fleet-size bucket.
+FLEET_RANGES: tuple[tuple[int, int | None, str], ...] = (
+    (0, 0, "0"),
+    (1, 1, "1"),
+    (2, 3, "2-3"),
+    (4, 10, "4-10"),
+    (11, 25, "11-25"),
+    (26, None, "26+"),
+)
 
 
 def fleet_bucket(count: int) -> str:

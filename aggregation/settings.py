@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 REPORT_SCHEDULES = ("off", "weekly", "monthly", "both")
 _TRUE = {"1", "true", "yes", "on"}
@@ -61,6 +62,12 @@ class Settings:
     smtp_password: str = field(default="", repr=False)
     smtp_from: str = ""
     report_email_to: str = ""
+    # Alerts for new critical anomalies (aggregation/alerts.py): e-mail and/or a webhook.
+    alerts_enabled: bool = True
+    alert_email_to: str = ""
+    # A Home Assistant webhook URL is a secret (its id is the only credential): never logged.
+    alert_webhook_url: str = field(default="", repr=False)
+    alert_check_seconds: int = 3600
     public_page: bool = False
     demo_data: bool = False
     # Addresses of Home Assistant's ingress proxy (the add-on sets 172.30.32.2); requests from
@@ -120,6 +127,12 @@ class Settings:
             smtp_password=reader.text("SMTP_PASSWORD", ""),
             smtp_from=reader.text("SMTP_FROM", ""),
             report_email_to=reader.text("REPORT_EMAIL_TO", ""),
+            alerts_enabled=reader.boolean("ALERTS", True),
+            alert_email_to=reader.text("ALERT_EMAIL_TO", ""),
+            alert_webhook_url=reader.url("ALERT_WEBHOOK_URL"),
+            alert_check_seconds=reader.integer(
+                "ALERT_CHECK_SECONDS", 3600, minimum=10, maximum=7 * 86400
+            ),
             public_page=reader.boolean("PUBLIC_PAGE", False),
             demo_data=reader.boolean("DEMO_DATA", False),
             ingress_proxy=reader.addresses("INGRESS_PROXY"),
@@ -186,6 +199,17 @@ class _Reader:
                     f"{name} must be comma-separated IP addresses, got {part!r}"
                 ) from None
         return tuple(parsed)
+
+    def url(self, name: str) -> str:
+        """An http(s) URL, or '' when unset."""
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return ""
+        parts = urlsplit(raw)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            # The value is not repeated: a webhook URL carries its secret (the webhook id).
+            raise SettingsError(f"{name} must be an http:// or https:// URL")
+        return raw
 
     def database_url(self, default: str) -> str:
         raw = self._env.get("DATABASE_URL", "").strip() or default

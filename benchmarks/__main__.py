@@ -21,6 +21,7 @@ SCRIPTS = (
         "Aggregation server: responsiveness under hostile bodies",
         [sys.executable, "benchmarks/aggregation_hostile.py"],
     ),
+    ("Anomaly detection on simulated fleets", [sys.executable, "benchmarks/anomaly_simulation.py"]),
 )
 
 

@@ -10,6 +10,7 @@ import time
 from quart import current_app
 
 from .. import demo_data, reports
+from ..alerts import AlertNotifier
 from ..blueprints.common import repository, settings, stats
 from ..storage.base import Repository, StorageError
 from .routes import blueprint, login_throttle
@@ -17,6 +18,7 @@ from .throttle import LoginThrottle
 
 _LOGGER = logging.getLogger(__name__)
 _SCHEDULER = "REPORT_SCHEDULER"
+_ALERTS = "ALERT_NOTIFIER"
 _PURGE = "SIGNIN_PURGE"
 # Expired sessions and past attempt windows are deleted at least this often.
 PURGE_SECONDS = 300
@@ -34,16 +36,19 @@ async def _purge_sign_in_state(repo: Repository, throttle: LoginThrottle) -> Non
 
 @blueprint.before_app_serving
 async def _start_background() -> None:
-    """Load demo data when asked (into an empty database only), then start the report schedule."""
+    """Load demo data when asked (into an empty database only), then start reports and alerts."""
     if settings().demo_data:
         _installations, submissions = await repository().totals()
         if submissions == 0:
             history = demo_data.generate_history()
             stored = await demo_data.load_into_repository(repository(), history)
             _LOGGER.info("DEMO_DATA: loaded %d demo submissions", stored)
-    scheduler = reports.ReportScheduler(stats(), settings())
+    scheduler = reports.ReportScheduler(stats(), settings(), repository())
     current_app.config[_SCHEDULER] = scheduler
     scheduler.start()
+    notifier = AlertNotifier(stats(), settings(), repository())
+    current_app.config[_ALERTS] = notifier
+    notifier.start()
     current_app.config[_PURGE] = asyncio.create_task(
         _purge_sign_in_state(repository(), login_throttle()), name="dashboard-signin-purge"
     )
@@ -59,6 +64,9 @@ async def _stop_background() -> None:
     scheduler = current_app.config.pop(_SCHEDULER, None)
     if scheduler is not None:
         await scheduler.stop()
+    notifier = current_app.config.pop(_ALERTS, None)
+    if notifier is not None:
+        await notifier.stop()
 
 
 __all__ = ["blueprint"]

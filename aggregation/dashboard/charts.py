@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from .. import rollups as r
 from ..reports import ended_week_growth
-from ..rollups import FLEET_BUCKETS, iso_day, week_of
+from ..rollups import iso_day, week_of
 from .spec import Anomaly, Chart, ChartKind, Dashboard, Kpi, Number, Series
 
 # Current-state charts use the last 30 days; trends use the last 12 weeks.
@@ -34,7 +34,6 @@ CHART_IDS = (
     "anomalies",
     "kpis",
 )
-FLEET_ORDER = [label for _, label in FLEET_BUCKETS] + ["26+", "other"]
 ANOMALY_TITLES = {
     "error_spike": "Error spike",
     "active_drop": "Drop in active installations",
@@ -73,13 +72,12 @@ def _ended(week_label: str, today: date) -> bool:
     return date.fromisoformat(week_label) + timedelta(days=7) <= today
 
 
-async def _error_trend(
-    repository: Any, today: int, k: int
-) -> tuple[list[str], dict[str, list[Number]]]:
+async def _error_trend(repository: Any, today: int, k: int) -> tuple[list[str], list[Series]]:
     """Weekly share of reporting installations hit by each error type (k-suppressed).
 
     The stats service has no weekly error series, so this reads the same weekly rollup the
-    anomaly detector reads; a week where fewer than k installations saw an error shows a gap.
+    anomaly detector reads. A week where 1 to k-1 installations saw an error is marked
+    suppressed (drawn as such, blank in the CSV); a week where none did is 0 %.
     """
     first = week_of(today - TREND_DAYS)
     weeks = [w for w in range(first, week_of(today) + 1, 7) if w + 7 <= today]
@@ -92,16 +90,16 @@ async def _error_trend(
         else:
             affected[row.key][row.week] = row.installations
     ranked = sorted(affected, key=lambda name: -sum(affected[name].values()))
-    series: dict[str, list[Number]] = {}
+    series: list[Series] = []
     for name in ranked:
-        values = [
-            round(100 * affected[name].get(w, 0) / active[w], 1)
-            if active.get(w) and affected[name].get(w, 0) >= k
-            else None
-            for w in weeks
+        hits = [affected[name].get(w, 0) for w in weeks]
+        hidden = [0 < hit < k for hit in hits]
+        values: list[Number] = [
+            round(100 * hit / active[w], 1) if active.get(w) and not small else None
+            for w, hit, small in zip(weeks, hits, hidden, strict=True)
         ]
-        if any(v is not None for v in values):
-            series[name] = values
+        if any(hit >= k for hit in hits):
+            series.append(Series(name, values, hidden))
         if len(series) == TOP_ERRORS:
             break
     return [iso_day(w) for w in weeks], series
@@ -111,7 +109,7 @@ def _anomalies(found: list[dict[str, Any]]) -> list[Anomaly]:
     cards = []
     for item in found:
         kind = str(item["kind"])
-        percent = kind == "error_spike"
+        percent = kind == "error_spike" and item.get("measure") == "share"
 
         def show(value: Any, percent: bool = percent) -> str:
             return f"{value * 100:.1f} %" if percent else f"{value:g}"
@@ -119,18 +117,21 @@ def _anomalies(found: list[dict[str, Any]]) -> list[Anomaly]:
         title = ANOMALY_TITLES.get(kind, kind.replace("_", " ").capitalize())
         if item.get("subject"):
             title = f"{title}: {item['subject']}"
+        numbers = [
+            ("period", str(item["period"])),
+            ("observed", show(item["value"])),
+            ("baseline", show(item["baseline"])),
+            ("threshold", show(item["threshold"])),
+        ]
+        if item.get("installations"):
+            numbers.append(("installations", str(item["installations"])))
         cards.append(
             Anomaly(
                 kind=kind,
                 title=title,
-                severity="critical" if kind == "error_spike" else "warning",
+                severity=str(item.get("severity", "warning")),
                 message=str(item.get("message", "")),
-                numbers=[
-                    ("period", str(item["period"])),
-                    ("observed", show(item["value"])),
-                    ("baseline", show(item["baseline"])),
-                    ("threshold", show(item["threshold"])),
-                ],
+                numbers=numbers,
             )
         )
     return cards
@@ -178,11 +179,14 @@ async def build_dashboard(stats: Any, repository: Any) -> Dashboard:
         Chart(
             id="error_rate_trend",
             title="Error-rate trend",
-            subtitle="Share of reporting installations hit by each error type, per week",
+            subtitle=(
+                "Share of reporting installations hit by each error type, per week "
+                f"(dashed: suppressed, 1 to {k - 1} installations)"
+            ),
             kind="line",
             unit="%",
             labels=labels,
-            series=[Series(name, values) for name, values in series.items()],
+            series=series,
             wide=True,
             label_header="week",
         )
@@ -210,6 +214,7 @@ def _kpis(inst: dict[str, Any], versions: dict[str, Any], today: date) -> list[K
             "Active (7 d)",
             inst["active_7d"],
             f"{inst['active_30d']} active in 30 days",
+            details=[("Active (30 d)", inst["active_30d"])],
         ),
         Kpi(
             "growth",
@@ -218,6 +223,10 @@ def _kpis(inst: dict[str, Any], versions: dict[str, Any], today: date) -> list[K
             f"{last} vs {previous} installations reporting",
             unit="%",
             trend=trend,
+            details=[
+                ("Reporting in the last week that ended", last),
+                ("Reporting in the week before", previous),
+            ],
         ),
         Kpi(
             "latest_version",
@@ -320,7 +329,16 @@ def _version_charts(versions: dict[str, Any], migration: dict[str, Any]) -> list
             unit="%",
             stacked=True,
             labels=[w["week"] for w in weeks],
-            series=[Series(name, [_pct(s.get(name, 0.0)) for s in shares]) for name in names],
+            # A version missing from a week was not reported separately (folded into "other"
+            # or absent): drawn as 0 in the stack, blank in the CSV.
+            series=[
+                Series(
+                    name,
+                    [_pct(s.get(name, 0.0)) for s in shares],
+                    [name not in s for s in shares],
+                )
+                for name in names
+            ],
             wide=True,
             label_header="week",
         ),
@@ -339,22 +357,21 @@ def _geography_chart(geo: dict[str, Any]) -> Chart:
 
 
 def _printer_charts(printers: dict[str, Any]) -> list[Chart]:
-    sizes = sorted(
-        printers["fleet_sizes"],
-        key=lambda i: FLEET_ORDER.index(i["key"]) if i["key"] in FLEET_ORDER else 99,
-    )
+    sizes = printers["fleet_sizes"]  # smallest fleets first, ranges merged to k or more
     return [
-        _buckets(
-            "printer_types",
-            "Printer types",
-            "doughnut",
-            printers["types"],
-            "key",
-            value="printers",
-            series="Printers",
+        Chart(
+            id="printer_types",
+            title="Printer types",
+            kind="hbar",
             subtitle=(
                 f"{printers['printers']} printers · {printers['per_installation']} per installation"
             ),
+            labels=[t["key"] for t in printers["types"]],
+            series=[
+                Series("Installations", [t["installations"] for t in printers["types"]]),
+                Series("Printers", [t["printers"] for t in printers["types"]]),
+            ],
+            label_header="printer_type",
         ),
         _buckets(
             "fleet_sizes",
@@ -362,7 +379,7 @@ def _printer_charts(printers: dict[str, Any]) -> list[Chart]:
             "bar",
             sizes,
             "key",
-            subtitle="Installations by number of printers",
+            subtitle="Installations by number of printers (ranges joined up to k installations)",
         ),
     ]
 

@@ -24,6 +24,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from .. import reports
 from ..auth import is_admin_request, key_matches, require_admin
 from ..blueprints.common import client_address, guard_storage, repository, settings, stats
+from ..errors import ApiError
+from ..storage import analytics as analytics_store
 from . import charts, ingress, session
 from .community import build_community
 from .throttle import LoginThrottle
@@ -152,11 +154,14 @@ async def index() -> Any:
     """The dashboard page (sign-in form without a session); charts load from data.json."""
     if not is_admin_request():
         return redirect(url_for("dashboard.login"))
+    today = datetime.now(UTC).date()
     return await render_template(
         "dashboard.html",
         csrf_token=session.csrf_token(),
         k=settings().k_anonymity,
         via_ingress=ingress.active(),
+        periods=reports.recent_periods(today),
+        email=await _email_status(),
     )
 
 
@@ -193,16 +198,111 @@ async def export_all() -> Response:
     return _download(buffer.getvalue(), f"printernizer-usage-{stamp}.zip", "application/zip")
 
 
+def _period(kind: str | None, label: str | None) -> reports.ReportPeriod:
+    """The period a report request names (default: the latest complete one), or a 400."""
+    today = datetime.now(UTC).date()
+    label = (label or "").strip()
+    if kind is None:  # /dashboard/reports?period=...: the label says which kind it is
+        kind = "weekly" if "-W" in label else "monthly"
+    try:
+        if not label:
+            return reports.last_complete_period(kind, today)  # type: ignore[arg-type]
+        period = reports.parse_period(kind, label)
+        reports.check_past(period, today, settings().retention_days)
+    except reports.PeriodError as err:
+        raise ApiError(400, str(err), reason="period") from None
+    return period
+
+
+async def _report_response(period: reports.ReportPeriod, fmt: str) -> Response:
+    built = await guard_storage(
+        reports.build_report(stats(), period, datetime.now(UTC)), "dashboard"
+    )
+    if fmt == "json":
+        body, content_type = reports.to_json(built), "application/json; charset=utf-8"
+    else:
+        body, content_type = reports.render_markdown(built), "text/markdown; charset=utf-8"
+    response = Response(body, content_type=content_type)
+    response.headers["Content-Disposition"] = f'inline; filename="{period.stem}.{fmt}"'
+    return response
+
+
 @blueprint.get("/dashboard/reports/<kind>.<fmt>")
 @require_admin
 async def report(kind: str, fmt: str) -> Response:
-    """A report on the last 7 (weekly) or 30 (monthly) days, as Markdown or JSON."""
+    """The report of one ISO week or calendar month (?period=2026-W48 or 2026-11; default the
+    latest complete one), as Markdown or JSON."""
     if kind not in reports.KINDS or fmt not in {"md", "json"}:
         abort(404, description="reports are weekly|monthly and .md|.json")
-    built = await guard_storage(reports.build_report(stats(), kind, datetime.now(UTC)), "dashboard")
-    if fmt == "json":
-        return Response(reports.to_json(built), content_type="application/json; charset=utf-8")
-    return Response(reports.render_markdown(built), content_type="text/markdown; charset=utf-8")
+    return await _report_response(_period(kind, request.args.get("period")), fmt)
+
+
+@blueprint.get("/dashboard/reports")
+@require_admin
+async def report_for_period() -> Response:
+    """The dashboard's report form: any past week (2026-W48) or month (2026-11)."""
+    fmt = request.args.get("format", "md")
+    if fmt not in {"md", "json"}:
+        raise ApiError(400, "format must be md or json", reason="format")
+    label = request.args.get("period", "")
+    if not label.strip():
+        raise ApiError(400, "name a period: a week like 2026-W48 or a month like 2026-11")
+    return await _report_response(_period(None, label), fmt)
+
+
+async def _email_status() -> dict[str, Any]:
+    conf = settings()
+    last = await guard_storage(analytics_store.last_delivery(repository(), "email"), "dashboard")
+    return {
+        "configured": reports.email_configured(conf),
+        "smtp_host": conf.smtp_host or None,
+        "smtp_port": conf.smtp_port,
+        "sender": conf.smtp_from or None,
+        "recipients": reports.recipients(conf),
+        "schedule": conf.report_schedule,
+        "last_delivery": None
+        if last is None
+        else {
+            "attempted_at": datetime.fromtimestamp(last.attempted_at, UTC).isoformat(),
+            "success": last.ok,
+            "subject": last.subject,
+            "detail": last.detail,
+        },
+    }
+
+
+@blueprint.get("/dashboard/reports/email-status")
+@require_admin
+async def email_status() -> dict[str, Any]:
+    """Whether report e-mail is set up, to whom, and how the last delivery went."""
+    return await _email_status()
+
+
+@blueprint.post("/dashboard/reports/test-email")
+@require_admin
+async def test_email() -> Any:
+    """Send a test message with the report settings; JSON for scripts, a redirect for the form.
+
+    A session's CSRF token was checked before this runs (session.authenticate).
+    """
+    conf = settings()
+    if not reports.email_configured(conf):
+        raise ApiError(
+            400,
+            "e-mail is not configured: set SMTP_HOST, SMTP_FROM and REPORT_EMAIL_TO",
+            reason="email",
+        )
+    delivery = await reports.deliver_email(
+        repository(), conf, reports.sample_email(conf, datetime.now(UTC))
+    )
+    if request.mimetype in {"application/x-www-form-urlencoded", "multipart/form-data"}:
+        return redirect(url_for("dashboard.index") + "#reports", 303)
+    return {
+        "success": delivery.ok,
+        "message": "Test e-mail sent" if delivery.ok else "Test e-mail not delivered",
+        "error": None if delivery.ok else delivery.detail,
+        "recipients": reports.recipients(conf),
+    }
 
 
 @blueprint.get("/community")

@@ -17,6 +17,9 @@ class Series:
 
     name: str
     values: list[Number]
+    # True where a value is withheld (under k installations, or folded into "other"): the
+    # page draws it as suppressed and the CSV leaves the cell blank.
+    suppressed: list[bool] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -36,16 +39,18 @@ class Chart:
 
     @property
     def has_data(self) -> bool:
-        """Whether anything non-zero would be drawn."""
-        return bool(self.labels) and any(v for s in self.series for v in s.values)
+        """Whether there is any value to draw (0 % is a value; only withheld ones are not)."""
+        return bool(self.labels) and any(v is not None for s in self.series for v in s.values)
 
     def csv(self) -> str:
-        """The chart's numbers as CSV: one row per label, one column per series."""
+        """The chart's numbers as CSV: one row per label, one column per series (headers of
+        percentage columns say so)."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([self.label_header, *(_csv_safe(s.name) for s in self.series)])
+        unit = f" ({self.unit})" if self.unit else ""
+        writer.writerow([self.label_header, *(_csv_safe(s.name) + unit for s in self.series)])
         for i, label in enumerate(self.labels):
-            writer.writerow([_csv_safe(label), *(_cell(s.values, i) for s in self.series)])
+            writer.writerow([_csv_safe(label), *(_cell(s, i) for s in self.series)])
         return out.getvalue()
 
 
@@ -59,6 +64,8 @@ class Kpi:
     sub: str = ""
     unit: str = ""
     trend: Literal["up", "down"] | None = None
+    # Further (figure, value) pairs behind the tile, for the KPI CSV.
+    details: list[tuple[str, Number | str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -84,7 +91,10 @@ class Dashboard:
 
     def as_json(self) -> dict[str, Any]:
         """The JSON document the page's script renders."""
-        return asdict(self)
+        document = asdict(self)
+        for chart, spec in zip(self.charts, document["charts"], strict=True):
+            spec["has_data"] = chart.has_data
+        return document
 
     def csv(self, chart_id: str) -> str:
         """CSV of one chart (or of the anomalies panel, or the KPIs)."""
@@ -93,9 +103,11 @@ class Dashboard:
         if chart_id == "kpis":
             out = io.StringIO()
             writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(["figure", "value"])
+            writer.writerow(["figure", "value", "unit"])
             for kpi in self.kpis:
-                writer.writerow([kpi.label, "" if kpi.value is None else kpi.value])
+                writer.writerow([kpi.label, "" if kpi.value is None else kpi.value, kpi.unit])
+                for name, value in kpi.details:
+                    writer.writerow([name, "" if value is None else value, ""])
             return out.getvalue()
         for chart in self.charts:
             if chart.id == chart_id:
@@ -115,9 +127,9 @@ class Dashboard:
         return out.getvalue()
 
 
-def _cell(values: list[Number], index: int) -> str:
-    value = values[index] if index < len(values) else None
-    if value is None:
+def _cell(series: Series, index: int) -> str:
+    value = series.values[index] if index < len(series.values) else None
+    if value is None or (index < len(series.suppressed) and series.suppressed[index]):
         return ""
     return str(round(value, 3)) if isinstance(value, float) else str(value)
 

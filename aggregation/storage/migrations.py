@@ -83,3 +83,24 @@ _V2_SIGNIN = (
 )
 SQLITE_MIGRATIONS.append((2, _V2_SIGNIN))
 POSTGRES_MIGRATIONS.append((2, _V2_SIGNIN))
+
+# v3: what alerts were pushed, so each anomaly is sent once across restarts and server
+# processes, and the last delivery result per channel for the dashboard. Neither stores anything
+# about an installation: an alert key names a kind, an error type and a week.
+ALERTS_MIGRATION = 3
+_V3_ALERTS = (
+    """CREATE TABLE IF NOT EXISTS alerts_sent (
+        alert_key TEXT PRIMARY KEY,
+        first_sent BIGINT NOT NULL,
+        channels TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS deliveries (
+        channel TEXT PRIMARY KEY,
+        attempted_at BIGINT NOT NULL,
+        ok INTEGER NOT NULL,
+        subject TEXT NOT NULL,
+        detail TEXT NOT NULL
+    )""",
+)
+SQLITE_MIGRATIONS.append((ALERTS_MIGRATION, _V3_ALERTS))
+POSTGRES_MIGRATIONS.append((ALERTS_MIGRATION, _V3_ALERTS))

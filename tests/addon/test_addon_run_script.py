@@ -45,6 +45,10 @@ OPTION_ENV = {
     "smtp_user": "SMTP_USER",
     "smtp_password": "SMTP_PASSWORD",
     "smtp_from": "SMTP_FROM",
+    "alerts": "ALERTS",
+    "alert_email_to": "ALERT_EMAIL_TO",
+    "alert_webhook_url": "ALERT_WEBHOOK_URL",
+    "alert_check_seconds": "ALERT_CHECK_SECONDS",
     "demo_data": "DEMO_DATA",
 }
 STARTUP_TIMEOUT_S = 30.0
@@ -71,6 +75,10 @@ def every_option(tmp_path: Path) -> dict[str, Any]:
         "smtp_user": "mailer",
         "smtp_password": "mail-password",
         "smtp_from": "stats@example.org",
+        "alerts": False,
+        "alert_email_to": "oncall@example.org",
+        "alert_webhook_url": "http://homeassistant.local:8123/api/webhook/printernizer-alerts",
+        "alert_check_seconds": 600,
         "demo_data": False,
     }
 
@@ -207,6 +215,10 @@ def test_every_option_reaches_the_server(
     assert settings.smtp_user == "mailer"
     assert settings.smtp_password == "mail-password"
     assert settings.smtp_from == "stats@example.org"
+    assert settings.alerts_enabled is False
+    assert settings.alert_email_to == "oncall@example.org"
+    assert settings.alert_webhook_url == options["alert_webhook_url"]
+    assert settings.alert_check_seconds == 600
     assert settings.demo_data is False
     assert settings.reports_dir == str(tmp_path / "data" / "reports")
 

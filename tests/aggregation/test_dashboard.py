@@ -145,7 +145,14 @@ async def test_chart_data_on_demo_history(demo_app: Quart) -> None:
     spikes = [a for a in data["anomalies"] if a["kind"] == "error_spike"]
     assert any("MQTTDisconnectError" in a["title"] for a in spikes)
     spike = next(a for a in spikes if "MQTTDisconnectError" in a["title"])
-    assert [name for name, _ in spike["numbers"]] == ["period", "observed", "baseline", "threshold"]
+    assert [name for name, _ in spike["numbers"]] == [
+        "period",
+        "observed",
+        "baseline",
+        "threshold",
+        "installations",
+    ]
+    assert spike["severity"] == "critical"
 
 
 async def test_every_chart_downloads_as_csv(demo_app: Quart) -> None:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from conftest import ADMIN_KEY, free_port
+from test_reports_email import SmtpSink, smtp_sink  # noqa: F401 - fixture re-export
 
+from aggregation import reports
 from aggregation.dashboard import charts
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir
 
@@ -22,12 +27,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CHARTS = [c for c in charts.CHART_IDS if c not in {"anomalies", "kpis"}]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def _serve(tmp: Path, **extra: str) -> Iterator[str]:
     """`python -m aggregation` (hypercorn) on 127.0.0.1 with the demo history loaded."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
-    tmp = tmp_path_factory.mktemp("browser")
     port = free_port()
     env = {
         **os.environ,
@@ -41,6 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "SESSION_COOKIE_SECURE": "false",
         "REPORTS_DIR": str(tmp / "reports"),
         "LOG_LEVEL": "WARNING",
+        **extra,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "aggregation"],
@@ -71,6 +74,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server with demo data, for the whole module."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+    with _serve(tmp_path_factory.mktemp("browser")) as base:
+        yield base
 
 
 # A canvas counts as drawn when a fair number of its pixels are not transparent.
@@ -182,3 +194,60 @@ async def test_dashboard_in_chromium(server: str, tmp_path: Path) -> None:
             await browser.close()
     assert not foreign, f"requests left the server (the page must work offline): {foreign}"
     assert not errors, f"browser errors: {errors}"
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Chromium's path (the test is skipped without it)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+    return CHROMIUM
+
+
+async def test_reports_panel_in_chromium(
+    tmp_path: Path,
+    smtp_sink: SmtpSink,  # noqa: F811
+    chromium: str,
+) -> None:
+    """Generate a past week's report from the form and send a test e-mail with the button."""
+    from playwright.async_api import async_playwright
+
+    smtp = {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_sink.port),
+        "SMTP_FROM": "stats@example.org",
+        "REPORT_EMAIL_TO": "maintainer@example.org",
+        "ALERTS": "false",
+    }
+    week = reports.previous_period(reports.last_complete_period("weekly", datetime.now(UTC).date()))
+    # Starting and stopping the server block: off the event loop, where the SMTP sink runs.
+    stack = contextlib.ExitStack()
+    base = await asyncio.to_thread(stack.enter_context, _serve(tmp_path, **smtp))
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page()
+                await page.goto(f"{base}/dashboard/login")
+                await page.fill("#api_key", ADMIN_KEY)
+                await page.click("button[type=submit]")
+                await page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+                assert "none yet" in (await page.text_content("#last-delivery") or "")
+                await page.fill("#reports input[name=period]", week.label)
+                await page.click("#reports button:has-text('Generate report')")
+                await page.wait_for_load_state()
+                text = await page.text_content("body") or ""
+                assert f"weekly report {week.label}" in text
+                assert f"ISO week {week.label}, Monday to Sunday" in text
+                await page.go_back()
+                await page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+                await page.click("#send-test-email")
+                await page.wait_for_url(f"{base}/dashboard#reports")
+                await page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+                delivered = await page.text_content("#last-delivery") or ""
+                assert delivered.startswith("Delivered") and "test e-mail" in delivered
+            finally:
+                await browser.close()
+    finally:
+        await asyncio.to_thread(stack.close)
+    assert len(smtp_sink.messages) == 1

@@ -89,6 +89,18 @@
         ds.cubicInterpolationMode = "monotone";  // no overshoot below 0 % or above 100 %
         ds.pointRadius = spec.labels.length > 20 ? 0 : 2.5;
         ds.borderWidth = 2;
+        if (s.suppressed && s.suppressed.some(Boolean)) {
+          // Suppressed weeks (under k installations) are bridged by a dashed line, so they
+          // read as "withheld", not as missing data.
+          var hidden = s.suppressed;
+          ds.spanGaps = true;
+          ds.segment = {
+            borderDash: function (ctx) {
+              return hidden.slice(ctx.p0DataIndex + 1, ctx.p1DataIndex).some(Boolean) ||
+                hidden[ctx.p0DataIndex] || hidden[ctx.p1DataIndex] ? [4, 4] : undefined;
+            }
+          };
+        }
       } else {
         ds.backgroundColor = spec.series.length === 1 && s.colors ? s.colors : color(i, 0.85);
         ds.borderRadius = 4;
@@ -142,9 +154,8 @@
   }
 
   function hasData(spec) {
-    return spec.labels.length > 0 && spec.series.some(function (s) {
-      return s.values.some(function (v) { return v !== null && v !== 0; });
-    });
+    // The server decides: 0 % is data, only withheld values are not.
+    return !!spec.has_data;
   }
 
   function renderChart(spec) {
