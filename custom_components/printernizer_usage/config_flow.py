@@ -160,9 +160,12 @@ class PrinternizerUsageConfigFlow(ConfigFlow, domain=DOMAIN):
             if error:
                 errors[CONF_ENDPOINT] = error
             else:
-                return self.async_update_reload_and_abort(
-                    entry, data_updates={CONF_ENDPOINT: endpoint}
+                # The update listener reloads the entry (a flow that reloads it as well is
+                # deprecated), so this works the same on every supported release.
+                self.hass.config_entries.async_update_entry(
+                    entry, data={**entry.data, CONF_ENDPOINT: endpoint}
                 )
+                return self.async_abort(reason="reconfigure_successful")
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Generator
 from pathlib import Path
 
 import pytest
+from homeassistant.const import MAJOR_VERSION, MINOR_VERSION
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
+from syrupy.location import PyTestLocation
 
 from custom_components.printernizer_usage.const import (
     CONF_ENDPOINT,
@@ -30,10 +33,68 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/ in every test."""
 
 
+# The Home Assistant release series under test ("2025.4"); snapshots are kept per series.
+HA_SERIES = f"{MAJOR_VERSION}.{MINOR_VERSION}"
+
+
+class SeriesSnapshotExtension(HomeAssistantSnapshotExtension):
+    """Home Assistant's snapshots, in tests/ha/snapshots/<series>/.
+
+    How Home Assistant serialises its objects changes between releases (registry entries gain
+    fields, sets become lists), so each tested release keeps its own exact snapshots.
+    """
+
+    @classmethod
+    def dirname(cls, *, test_location: PyTestLocation) -> str:
+        """tests/ha/snapshots/<series>/."""
+        return str(Path(super().dirname(test_location=test_location)) / HA_SERIES)
+
+
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Snapshots of Home Assistant objects, stored in tests/ha/snapshots/."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+    """Snapshots of Home Assistant objects, per Home Assistant series."""
+    return snapshot.use_extension(SeriesSnapshotExtension)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Python deprecation warnings fail the Home Assistant tests (they break a later release)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.filterwarnings("error::DeprecationWarning"))
+
+
+class _DeprecationReports(logging.Handler):
+    """Collects Home Assistant's reports of deprecated use (frame and deprecation helpers)."""
+
+    MARKERS = ("Detected that custom integration", "Detected code that", "The deprecated ")
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith(self.MARKERS):
+            self.reports.append(message)
+
+
+@pytest.fixture(autouse=True)
+def fail_on_deprecated_use() -> Generator[None]:
+    """Home Assistant's deprecation reports fail the test, even where a caller swallowed them.
+
+    For custom integrations Home Assistant only logs most of them (they become errors in the
+    release named in the report); catching them in the log also sees the ones that were
+    raised and then caught by a broad `except`.
+    """
+    handler = _DeprecationReports()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+    assert not handler.reports, f"deprecated use reported by Home Assistant: {handler.reports}"
 
 
 @pytest.fixture(autouse=True)
