@@ -190,3 +190,38 @@ def test_icons_cover_the_services(name: str) -> None:
     icons = json.loads((INTEGRATION / name).read_text())
     services = yaml.safe_load((INTEGRATION / "services.yaml").read_text())
     assert set(icons.get("services", {})) == set(services)
+
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def _workflow(name: str) -> dict[Any, Any]:
+    data: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+    return data
+
+
+def _steps(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def test_validation_workflow_runs_hacs_and_hassfest() -> None:
+    """On every push and pull request: HACS' action for an integration, and hassfest."""
+    workflow = _workflow("validate.yml")
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert {"push", "pull_request"} <= set(triggers)
+    uses = {step["uses"].split("@")[0]: step for step in _steps(workflow) if "uses" in step}
+    assert uses["hacs/action"]["with"]["category"] == "integration"
+    assert "home-assistant/actions/hassfest" in uses
+
+
+def test_release_workflow_attaches_what_hacs_downloads() -> None:
+    """With zip_release, each published release carries hacs.json's file, zipped from the
+    integration's folder (files at the root), and the tag is checked against the manifest."""
+    assert HACS.get("zip_release") is True
+    workflow = _workflow("release.yml")
+    assert workflow[True]["release"]["types"] == ["published"]
+    script = "\n".join(step.get("run", "") for step in _steps(workflow))
+    assert f"cd custom_components/{MANIFEST['domain']}\n" in script
+    assert f'zip -r -X "$GITHUB_WORKSPACE/{HACS["filename"]}" .' in script
+    assert f'gh release upload "$GITHUB_REF_NAME" {HACS["filename"]}' in script
+    assert "manifest.json" in script and "GITHUB_REF_NAME#v" in script
