@@ -225,3 +225,20 @@ def test_release_workflow_attaches_what_hacs_downloads() -> None:
     assert f'zip -r -X "$GITHUB_WORKSPACE/{HACS["filename"]}" .' in script
     assert f'gh release upload "$GITHUB_REF_NAME" {HACS["filename"]}' in script
     assert "manifest.json" in script and "GITHUB_REF_NAME#v" in script
+
+
+def test_newest_lock_keeps_that_releases_pins() -> None:
+    """requirements/ha-latest.txt (the newest end) installs what that release pins, from an
+    unchanged copy of its package_constraints.txt."""
+    requirements = ROOT / "requirements"
+    lock = _pins(requirements / "ha-latest.txt")
+    release_pins = _pins(requirements / "ha-latest-constraints.txt")
+    differing = {
+        name: (str(lock[name]), str(pin))
+        for name, pin in release_pins.items()
+        if name in lock and lock[name] != pin
+    }
+    assert not differing, f"the newest lock differs from the release's pins: {differing}"
+    if Version(HA_VERSION) == lock["homeassistant"]:
+        copy = (requirements / "ha-latest-constraints.txt").read_text()
+        assert copy == CONSTRAINTS.read_text()
