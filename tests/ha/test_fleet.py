@@ -93,3 +93,27 @@ async def test_fleet_follows_registry_changes(hass: HomeAssistant) -> None:
     await hass.async_block_till_done(wait_background_tasks=True)
     await settle(hass, entry)
     assert hass.states.get(PRINTERS).state == "0"
+
+
+async def test_printer_shared_by_two_integrations(hass: HomeAssistant) -> None:
+    """A printer that two printer integrations report (same MAC) counts once per device.
+
+    Home Assistant 2025.4 merges them into one device with two config entries (counted once);
+    newer releases keep one device per config entry, and each counts.
+    """
+    registry = dr.async_get(hass)
+    devices = set()
+    for domain in ("prusalink", "octoprint"):
+        config_entry = MockConfigEntry(domain=domain, title="MK4")
+        config_entry.add_to_hass(hass)
+        device = registry.async_get_or_create(
+            config_entry_id=config_entry.entry_id,
+            connections={(dr.CONNECTION_NETWORK_MAC, "aa:bb:cc:dd:ee:ff")},
+            name="MK4",
+        )
+        devices.add(device.id)
+    entry = await setup_entry(hass, build_entry())
+    await settle(hass, entry)
+    state = hass.states.get(PRINTERS)
+    assert state.state == str(len(devices))
+    assert sum(state.attributes["printer_types"].values()) == len(devices)
