@@ -68,6 +68,9 @@ def test_manifest_keys_as_hassfest_wants() -> None:
         assert required in MANIFEST
     assert MANIFEST["domain"] == INTEGRATION.name
     assert MANIFEST["integration_type"] in {"device", "hub", "service", "helper"}
+    assert MANIFEST["config_flow"] is (INTEGRATION / "config_flow.py").is_file()
+    # HACS' brands check: since Home Assistant 2026.3 the integration's own brand/ folder.
+    assert (INTEGRATION / "brand" / "icon.png").is_file()
     assert Version(MANIFEST["version"])
 
 
