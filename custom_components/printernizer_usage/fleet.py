@@ -21,19 +21,30 @@ def async_count_printers(hass: HomeAssistant) -> dict[PrinterType, int]:
 
     Only top-level devices count: child devices (an AMS unit hanging off a Bambu Lab printer,
     say) are parts of a printer, not printers. Nothing but the family and a count is read.
+    Devices are looked up per printer config entry (the registry's index), which neither reads
+    a device's config entries (one entry per device since Home Assistant 2026) nor walks the
+    registry as a mapping (deprecated), so it reads the same on every supported release.
     """
+    registry = dr.async_get(hass)
     counts: Counter[PrinterType] = Counter()
-    for device in dr.async_get(hass).devices.values():
-        if device.disabled_by is not None or device.via_device_id is not None:
-            continue
-        if device.entry_type is dr.DeviceEntryType.SERVICE:
-            continue
-        for entry_id in device.config_entries:
-            config_entry = hass.config_entries.async_get_entry(entry_id)
-            if config_entry is not None and config_entry.domain in PRINTER_INTEGRATIONS:
-                counts[PRINTER_INTEGRATIONS[config_entry.domain]] += 1
-                break
+    counted: set[str] = set()
+    for domain, printer_type in PRINTER_INTEGRATIONS.items():
+        for config_entry in hass.config_entries.async_entries(domain):
+            for device in dr.async_entries_for_config_entry(registry, config_entry.entry_id):
+                if device.id in counted or not _is_printer(device):
+                    continue
+                counted.add(device.id)
+                counts[printer_type] += 1
     return dict(counts)
+
+
+def _is_printer(device: dr.DeviceEntry) -> bool:
+    """An enabled, top-level, non-service device."""
+    return (
+        device.disabled_by is None
+        and device.via_device_id is None
+        and device.entry_type is not dr.DeviceEntryType.SERVICE
+    )
 
 
 async def async_update_fleet(hass: HomeAssistant, entry: PrinternizerUsageConfigEntry) -> None:

@@ -1,7 +1,9 @@
-"""Draws the add-on's icon.png (128x128) and logo.png (250x100) with the stdlib only.
+"""Draws the project's artwork with the stdlib only: one printer-and-chart motif for all of it.
 
-Run `.venv/bin/python -m tests.addon.artwork` to rewrite both files; the tests check the
-committed files are exactly what this draws.
+The add-on's icon.png (128x128) and logo.png (250x100), and the integration's brand images
+(custom_components/printernizer_usage/brand/: icon 256/512, logo 320x128/640x256 and a dark
+logo whose lettering shows on a dark background). Run `.venv/bin/python -m tests.addon.artwork`
+to rewrite them all; the tests check the committed files are exactly what this draws.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-ADDON = Path(__file__).resolve().parents[2] / "addon"
+ROOT = Path(__file__).resolve().parents[2]
+ADDON = ROOT / "addon"
+BRAND = ROOT / "custom_components" / "printernizer_usage" / "brand"
 SUPERSAMPLE = 4  # samples per pixel edge: smooth edges without an imaging library
 
 Color = tuple[int, int, int, int]
@@ -25,6 +29,7 @@ WHITE: Color = (255, 255, 255, 255)
 PAPER: Color = (236, 245, 252, 255)
 SLOT: Color = (38, 50, 56, 255)
 TEXT: Color = (38, 50, 56, 255)
+TEXT_ON_DARK: Color = (236, 239, 241, 255)
 ACCENT: Color = (255, 152, 0, 255)
 
 # 5x7 bitmap glyphs for the logo lettering.
@@ -160,23 +165,71 @@ def png(width: int, height: int, raw_rows: bytes) -> bytes:
     )
 
 
-def icon() -> bytes:
-    """The 128x128 add-on icon: a printer printing a chart, on Home Assistant blue."""
-    return png(128, 128, render(128, 128, printer(4, 4, 120, background=True)))
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """Split a PNG into (type, payload) chunks, checking the signature and every CRC."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "PNG signature"
+    found, offset = [], 8
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind = data[offset + 4 : offset + 8]
+        payload = data[offset + 8 : offset + 8 + length]
+        (crc,) = struct.unpack(">I", data[offset + 8 + length : offset + 12 + length])
+        assert crc == zlib.crc32(kind + payload) & 0xFFFFFFFF, f"CRC of {kind!r}"
+        found.append((kind, payload))
+        offset += 12 + length
+    return found
 
 
-def logo() -> bytes:
-    """The 250x100 add-on logo: the icon and the words USAGE STATS."""
-    shapes = printer(6, 6, 88, background=True)
-    shapes += text("USAGE", 112, 18, 4.4, TEXT)
-    shapes += text("STATS", 112, 56, 4.4, HA_BLUE)
-    return png(250, 100, render(250, 100, shapes))
+def check_png(data: bytes) -> tuple[int, int]:
+    """Check a PNG is 8-bit RGBA as png() writes it and not (nearly) empty; its size."""
+    parts = png_chunks(data)
+    assert parts[0][0] == b"IHDR" and parts[-1][0] == b"IEND"
+    width, height, depth, color_type = struct.unpack(">IIBB", parts[0][1][:10])
+    assert (depth, color_type) == (8, 6), "8-bit RGBA"
+    pixels = zlib.decompress(b"".join(payload for kind, payload in parts if kind == b"IDAT"))
+    stride = 1 + width * 4
+    assert len(pixels) == height * stride
+    rows = [pixels[y * stride : (y + 1) * stride] for y in range(height)]
+    assert all(row[0] == 0 for row in rows), "unfiltered scanlines"
+    opaque = sum(1 for row in rows for alpha in row[4::4] if alpha)
+    assert opaque > width * height // 4, "the image is not (nearly) empty"
+    return width, height
+
+
+def icon(size: int = 128) -> bytes:
+    """The square icon: a printer printing a chart, on Home Assistant blue (add-on: 128)."""
+    margin = size / 32
+    return png(size, size, render(size, size, printer(margin, margin, size - 2 * margin, True)))
+
+
+def logo(scale: float = 1.0, text_color: Color = TEXT) -> bytes:
+    """The logo: the icon and the words USAGE STATS; 250x100 at scale 1 (the add-on's)."""
+    width, height = round(250 * scale), round(100 * scale)
+    shapes = printer(6 * scale, 6 * scale, 88 * scale, background=True)
+    shapes += text("USAGE", 112 * scale, 18 * scale, 4.4 * scale, text_color)
+    shapes += text("STATS", 112 * scale, 56 * scale, 4.4 * scale, HA_BLUE)
+    return png(width, height, render(width, height, shapes))
+
+
+# Home Assistant's brand images: the icon is square, the logo's short side 128-256 (512 @2x).
+# Only the logo needs a dark variant (its dark lettering); the icon has its own background.
+BRAND_IMAGES: dict[str, Callable[[], bytes]] = {
+    "icon.png": lambda: icon(256),
+    "icon@2x.png": lambda: icon(512),
+    "logo.png": lambda: logo(1.28),
+    "logo@2x.png": lambda: logo(2.56),
+    "dark_logo.png": lambda: logo(1.28, TEXT_ON_DARK),
+    "dark_logo@2x.png": lambda: logo(2.56, TEXT_ON_DARK),
+}
 
 
 def main() -> None:
-    """Write addon/icon.png and addon/logo.png."""
+    """Write addon/icon.png, addon/logo.png and the integration's brand/ images."""
     (ADDON / "icon.png").write_bytes(icon())
     (ADDON / "logo.png").write_bytes(logo())
+    BRAND.mkdir(exist_ok=True)
+    for name, draw in BRAND_IMAGES.items():
+        (BRAND / name).write_bytes(draw())
 
 
 if __name__ == "__main__":

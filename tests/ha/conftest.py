@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import pytest_socket
+from homeassistant.const import MAJOR_VERSION, MINOR_VERSION
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
+from syrupy.location import PyTestLocation
 
 from custom_components.printernizer_usage.const import (
     CONF_ENDPOINT,
@@ -30,10 +35,68 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/ in every test."""
 
 
+# The Home Assistant release series under test ("2025.4"); snapshots are kept per series.
+HA_SERIES = f"{MAJOR_VERSION}.{MINOR_VERSION}"
+
+
+class SeriesSnapshotExtension(HomeAssistantSnapshotExtension):
+    """Home Assistant's snapshots, in tests/ha/snapshots/<series>/.
+
+    How Home Assistant serialises its objects changes between releases (registry entries gain
+    fields, sets become lists), so each tested release keeps its own exact snapshots.
+    """
+
+    @classmethod
+    def dirname(cls, *, test_location: PyTestLocation) -> str:
+        """tests/ha/snapshots/<series>/."""
+        return str(Path(super().dirname(test_location=test_location)) / HA_SERIES)
+
+
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Snapshots of Home Assistant objects, stored in tests/ha/snapshots/."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+    """Snapshots of Home Assistant objects, per Home Assistant series."""
+    return snapshot.use_extension(SeriesSnapshotExtension)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Python deprecation warnings fail the Home Assistant tests (they break a later release)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.filterwarnings("error::DeprecationWarning"))
+
+
+class _DeprecationReports(logging.Handler):
+    """Collects Home Assistant's reports of deprecated use (frame and deprecation helpers)."""
+
+    MARKERS = ("Detected that custom integration", "Detected code that", "The deprecated ")
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith(self.MARKERS):
+            self.reports.append(message)
+
+
+@pytest.fixture(autouse=True)
+def fail_on_deprecated_use() -> Generator[None]:
+    """Home Assistant's deprecation reports fail the test, even where a caller swallowed them.
+
+    For custom integrations Home Assistant only logs most of them (they become errors in the
+    release named in the report); catching them in the log also sees the ones that were
+    raised and then caught by a broad `except`.
+    """
+    handler = _DeprecationReports()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+    assert not handler.reports, f"deprecated use reported by Home Assistant: {handler.reports}"
 
 
 @pytest.fixture(autouse=True)
@@ -86,11 +149,21 @@ async def init_integration(
     return mock_config_entry
 
 
-@pytest.fixture
-async def aggregation_server(
-    socket_enabled: None, tmp_path: Path
-) -> AsyncGenerator[tuple[str, Path]]:
-    """The real aggregation server (Quart on hypercorn) on 127.0.0.1; yields (url, db file)."""
+def _loopback_addresses() -> list[str]:
+    """127.0.0.1, and ::1 where this machine has IPv6 loopback (`localhost` may mean either)."""
+    addresses = ["127.0.0.1"]
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        addresses.append("[::1]")
+    except OSError:
+        pass
+    return addresses
+
+
+@asynccontextmanager
+async def _serve_aggregation(tmp_path: Path, host: str) -> AsyncIterator[tuple[str, Path]]:
+    """The real aggregation server (Quart on hypercorn) on loopback; yields (url, db file)."""
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
@@ -111,18 +184,47 @@ async def aggregation_server(
     )
     app = create_app(settings)
     config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
+    config.bind = [f"{address}:{port}" for address in _loopback_addresses()]
     config.accesslog = None
     config.errorlog = None
     shutdown = asyncio.Event()
     task = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
-    url = f"http://127.0.0.1:{port}"
-    await _wait_until_listening(port)
     try:
-        yield url, db_file
+        await _wait_until_listening(port)
+        yield f"http://{host}:{port}", db_file
     finally:
         shutdown.set()
         await asyncio.wait_for(task, timeout=10)
+
+
+@pytest.fixture
+async def aggregation_server(
+    socket_enabled: None, tmp_path: Path
+) -> AsyncGenerator[tuple[str, Path]]:
+    """The real aggregation server, addressed as http://127.0.0.1:<port>."""
+    async with _serve_aggregation(tmp_path, "127.0.0.1") as server:
+        yield server
+
+
+@pytest.fixture
+async def aggregation_server_by_name(
+    socket_enabled: None,
+    disable_mock_zeroconf_resolver: None,
+    mock_async_zeroconf: object,
+    tmp_path: Path,
+) -> AsyncGenerator[tuple[str, Path]]:
+    """The real aggregation server, addressed by host name: http://localhost:<port>.
+
+    pytest-homeassistant-custom-component's supported switches: `socket_enabled` lets the
+    test use real sockets (otherwise only 127.0.0.1), and `disable_mock_zeroconf_resolver`
+    gives Home Assistant's client session its real resolver (the default stand-in is shared
+    across tests' event loops); only the mDNS half of it is mocked (`mock_async_zeroconf`),
+    `localhost` is resolved as for a user. `localhost` may be ::1 first, so IPv6 loopback is
+    allowed beside 127.0.0.1 (pytest-socket's allow list, which `socket_enabled` keeps).
+    """
+    pytest_socket.socket_allow_hosts(["127.0.0.1", "::1"], allow_unix_socket=True)
+    async with _serve_aggregation(tmp_path, "localhost") as server:
+        yield server
 
 
 async def _wait_until_listening(port: int) -> None:

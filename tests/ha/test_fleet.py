@@ -35,20 +35,21 @@ def _printer(
 
 async def test_fleet_from_device_registry(hass: HomeAssistant) -> None:
     """Printers of known integrations are counted per family; names and serials stay out."""
-    bambu = _printer(hass, "bambu_lab", "01P00A123456789", "Alice's X1C")
+    x1c = _printer(hass, "bambu_lab", "01P00A123456789", "Alice's X1C")
     _printer(hass, "bambu_lab", "01P00A987654321", "Workshop P1S")
     _printer(hass, "prusalink", "CZPX1234X004XK12345", "MK4 garage")
     _printer(hass, "octoprint", "octo-1", "Ender 3")
     _printer(hass, "moonraker", "voron-1", "Voron 2.4")
     # Not printers: an AMS hanging off a printer, a disabled printer, another integration.
     registry = dr.async_get(hass)
-    ams_entry = next(iter(bambu.config_entries))
-    registry.async_get_or_create(
-        config_entry_id=ams_entry,
+    ams = registry.async_get_or_create(
+        config_entry_id=hass.config_entries.async_entries("bambu_lab")[0].entry_id,
         identifiers={("bambu_lab", "ams-1")},
         name="AMS 1",
-        via_device=("bambu_lab", "01P00A123456789"),
     )
+    # (`via_device_id`: `via_device=` is deprecated on newer Home Assistant, and creating with
+    # `via_device_id` is not there on 2025.4.)
+    registry.async_update_device(ams.id, via_device_id=x1c.id)
     disabled = _printer(hass, "octoprint", "octo-2", "Old Ender")
     registry.async_update_device(disabled.id, disabled_by=dr.DeviceEntryDisabler.USER)
     _printer(hass, "hue", "bridge-1", "Hue bridge")
@@ -78,17 +79,41 @@ async def test_fleet_follows_registry_changes(hass: HomeAssistant) -> None:
     assert hass.states.get(PRINTERS).state == "0"
 
     device = _printer(hass, "prusalink", "CZPX0001", "Core One")
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     await settle(hass, entry)
     assert hass.states.get(PRINTERS).state == "1"
     assert hass.states.get(PRINTERS).attributes["printer_types"] == {"prusa_core": 1}
 
     # A change that does not alter the counts writes nothing new.
     dr.async_get(hass).async_update_device(device.id, name_by_user="Front printer")
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.states.get(PRINTERS).state == "1"
 
     dr.async_get(hass).async_remove_device(device.id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     await settle(hass, entry)
     assert hass.states.get(PRINTERS).state == "0"
+
+
+async def test_printer_shared_by_two_integrations(hass: HomeAssistant) -> None:
+    """A printer that two printer integrations report (same MAC) counts once per device.
+
+    Home Assistant 2025.4 merges them into one device with two config entries (counted once);
+    newer releases keep one device per config entry, and each counts.
+    """
+    registry = dr.async_get(hass)
+    devices = set()
+    for domain in ("prusalink", "octoprint"):
+        config_entry = MockConfigEntry(domain=domain, title="MK4")
+        config_entry.add_to_hass(hass)
+        device = registry.async_get_or_create(
+            config_entry_id=config_entry.entry_id,
+            connections={(dr.CONNECTION_NETWORK_MAC, "aa:bb:cc:dd:ee:ff")},
+            name="MK4",
+        )
+        devices.add(device.id)
+    entry = await setup_entry(hass, build_entry())
+    await settle(hass, entry)
+    state = hass.states.get(PRINTERS)
+    assert state.state == str(len(devices))
+    assert sum(state.attributes["printer_types"].values()) == len(devices)
