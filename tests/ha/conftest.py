@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from collections.abc import AsyncGenerator, AsyncIterator, Generator
@@ -26,6 +25,7 @@ from custom_components.printernizer_usage.const import (
 )
 
 from .helpers import Clock
+from .servers import serve_aggregation
 
 ENTRY_ID = "01JPRINTERNIZERUSAGE00000"
 
@@ -149,52 +149,11 @@ async def init_integration(
     return mock_config_entry
 
 
-def _loopback_addresses() -> list[str]:
-    """127.0.0.1, and ::1 where this machine has IPv6 loopback (`localhost` may mean either)."""
-    addresses = ["127.0.0.1"]
-    try:
-        with socket.socket(socket.AF_INET6) as sock:
-            sock.bind(("::1", 0))
-        addresses.append("[::1]")
-    except OSError:
-        pass
-    return addresses
-
-
 @asynccontextmanager
 async def _serve_aggregation(tmp_path: Path, host: str) -> AsyncIterator[tuple[str, Path]]:
     """The real aggregation server (Quart on hypercorn) on loopback; yields (url, db file)."""
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    from aggregation.app import create_app
-    from aggregation.settings import Settings
-
-    db_file = tmp_path / "aggregation.db"
-    port = free_port()
-    settings = Settings(
-        database_url=f"sqlite:///{db_file}",
-        host="127.0.0.1",
-        port=port,
-        address_rate_limit_per_minute=0,
-        reports_dir=str(tmp_path / "reports"),
-        report_schedule="off",
-        log_level="WARNING",
-        session_cookie_secure=False,
-    )
-    app = create_app(settings)
-    config = Config()
-    config.bind = [f"{address}:{port}" for address in _loopback_addresses()]
-    config.accesslog = None
-    config.errorlog = None
-    shutdown = asyncio.Event()
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
-    try:
-        await _wait_until_listening(port)
+    async with serve_aggregation(tmp_path) as (port, db_file):
         yield f"http://{host}:{port}", db_file
-    finally:
-        shutdown.set()
-        await asyncio.wait_for(task, timeout=10)
 
 
 @pytest.fixture
@@ -207,37 +166,30 @@ async def aggregation_server(
 
 
 @pytest.fixture
-async def aggregation_server_by_name(
+def real_resolver(
     socket_enabled: None,
     disable_mock_zeroconf_resolver: None,
     mock_async_zeroconf: object,
-    tmp_path: Path,
-) -> AsyncGenerator[tuple[str, Path]]:
-    """The real aggregation server, addressed by host name: http://localhost:<port>.
+) -> None:
+    """Home Assistant's client session resolves host names as for a user.
 
     pytest-homeassistant-custom-component's supported switches: `socket_enabled` lets the
     test use real sockets (otherwise only 127.0.0.1), and `disable_mock_zeroconf_resolver`
     gives Home Assistant's client session its real resolver (the default stand-in is shared
-    across tests' event loops); only the mDNS half of it is mocked (`mock_async_zeroconf`),
-    `localhost` is resolved as for a user. `localhost` may be ::1 first, so IPv6 loopback is
-    allowed beside 127.0.0.1 (pytest-socket's allow list, which `socket_enabled` keeps).
+    across tests' event loops); only the mDNS half of it is mocked (`mock_async_zeroconf`).
+    `localhost` may be ::1 first, so IPv6 loopback is allowed beside 127.0.0.1 (pytest-socket's
+    allow list, which `socket_enabled` keeps).
     """
     pytest_socket.socket_allow_hosts(["127.0.0.1", "::1"], allow_unix_socket=True)
+
+
+@pytest.fixture
+async def aggregation_server_by_name(
+    real_resolver: None, tmp_path: Path
+) -> AsyncGenerator[tuple[str, Path]]:
+    """The real aggregation server, addressed by host name: http://localhost:<port>."""
     async with _serve_aggregation(tmp_path, "localhost") as server:
         yield server
-
-
-async def _wait_until_listening(port: int) -> None:
-    for _ in range(200):
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.02)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-    raise RuntimeError("the aggregation server did not start")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 @asynccontextmanager
 async def serve_aggregation(tmp_path: Path, **changes: Any) -> AsyncIterator[tuple[int, Path]]:
-    """Quart on hypercorn on 127.0.0.1 with `changes` to its settings; yields (port, db file).
+    """Quart on hypercorn on 127.0.0.1 (and ::1) with `changes` to its settings; yields (port, db file).
 
     Needs the `socket_enabled` fixture (Home Assistant tests allow no sockets by default).
     The listening socket is opened here and handed to hypercorn, so the server is reachable
@@ -24,11 +24,20 @@ async def serve_aggregation(tmp_path: Path, **changes: Any) -> AsyncIterator[tup
     from aggregation.app import create_app
     from aggregation.settings import Settings
 
-    db_file = tmp_path / "aggregation-keyed.db"
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
-    port = int(listener.getsockname()[1])
+    db_file = tmp_path / "aggregation.db"
+    listeners = [socket.socket()]
+    listeners[0].bind(("127.0.0.1", 0))
+    port = int(listeners[0].getsockname()[1])
+    # `localhost` may resolve to ::1 first: listen there too where this machine has it.
+    try:
+        ipv6 = socket.socket(socket.AF_INET6)
+        ipv6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        ipv6.bind(("::1", port))
+        listeners.append(ipv6)
+    except OSError:
+        ipv6.close()
+    for listener in listeners:
+        listener.listen(128)
     settings = Settings(
         **{
             "database_url": f"sqlite:///{db_file}",
@@ -44,8 +53,8 @@ async def serve_aggregation(tmp_path: Path, **changes: Any) -> AsyncIterator[tup
     )
     app = create_app(settings)
     config = Config()
-    # hypercorn takes the socket over (and closes it at shutdown).
-    config.bind = [f"fd://{listener.detach()}"]
+    # hypercorn takes the sockets over (and closes them at shutdown).
+    config.bind = [f"fd://{listener.detach()}" for listener in listeners]
     config.accesslog = None
     config.errorlog = None
     shutdown = asyncio.Event()

@@ -103,7 +103,7 @@ LAST = "sensor.printernizer_usage_statistics_last_submission"
     ["127.0.0.1", "localhost"],
 )
 async def test_submit_key_from_the_setup_flow(
-    hass: HomeAssistant, socket_enabled: None, tmp_path: Path, host: str
+    hass: HomeAssistant, real_resolver: None, tmp_path: Path, host: str
 ) -> None:
     """A server with SUBMIT_KEY set takes the reports once the key is given in the setup flow
     (addressed as users type it: by IP and by host name)."""
