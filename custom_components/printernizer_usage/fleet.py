@@ -11,6 +11,7 @@ from homeassistant.helpers import device_registry as dr
 from .const import PRINTER_INTEGRATIONS
 from .coordinator import PrinternizerUsageConfigEntry
 from .core.models import PrinterType
+from .core.service import UsageStatsService
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -56,7 +57,16 @@ async def async_update_fleet(hass: HomeAssistant, entry: PrinternizerUsageConfig
     stored = {ptype: n for ptype, n in (await runtime.service.get_printer_fleet()).items() if n}
     if fleet != stored:
         _LOGGER.debug("printer fleet changed: %s", fleet)
-        await runtime.service.set_printer_fleet(fleet)
+        await async_store_fleet(runtime.service, fleet)
+
+
+async def async_store_fleet(service: UsageStatsService, fleet: dict[PrinterType, int]) -> None:
+    """Store a fleet snapshot; one larger than a report can carry keeps the previous one."""
+    try:
+        await service.set_printer_fleet(fleet)
+    except ValueError as err:
+        # More printers than the wire schema allows: statistics must not stop the setup.
+        _LOGGER.warning("printer fleet not stored: %s", err)
 
 
 @callback

@@ -31,7 +31,7 @@ from .coordinator import PrinternizerUsageConfigEntry
 from .core.models import DeploymentMode
 from .core.service import UsageStatsService
 from .core.submitter import EndpointError, Submitter, normalise_endpoint
-from .fleet import async_count_printers
+from .fleet import async_count_printers, async_store_fleet
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ async def async_flow_preview(hass: HomeAssistant, identity: Identity) -> str:
     await service.start()
     try:
         await identity.async_adopt(service)
-        await service.set_printer_fleet(async_count_printers(hass))
+        await async_store_fleet(service, async_count_printers(hass))
         return await service.preview()
     finally:
         await service.stop()

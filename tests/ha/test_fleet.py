@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.printernizer_usage.const import DOMAIN
+from custom_components.printernizer_usage.core.models import MAX_PRINTERS
 
 from .helpers import build_entry, settle, setup_entry
 
@@ -117,3 +120,23 @@ async def test_printer_shared_by_two_integrations(hass: HomeAssistant) -> None:
     state = hass.states.get(PRINTERS)
     assert state.state == str(len(devices))
     assert sum(state.attributes["printer_types"].values()) == len(devices)
+
+
+async def test_fleet_larger_than_a_report_does_not_stop_setup(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """More printers than a report may carry (MAX_PRINTERS): the entry still loads, the snapshot
+    is left as it was, and the log says why without naming a printer."""
+    bambu = MockConfigEntry(domain="bambu_lab", title="farm")
+    bambu.add_to_hass(hass)
+    registry = dr.async_get(hass)
+    for number in range(MAX_PRINTERS + 1):
+        registry.async_get_or_create(
+            config_entry_id=bambu.entry_id, identifiers={("bambu_lab", f"farm-{number}")}
+        )
+    entry = await setup_entry(hass, build_entry())
+    assert entry.state is ConfigEntryState.LOADED
+    await settle(hass, entry)
+    assert hass.states.get(PRINTERS).state == "0"
+    assert "printer fleet not stored" in caplog.text
+    assert "farm-" not in caplog.text
