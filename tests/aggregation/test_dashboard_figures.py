@@ -45,7 +45,7 @@ async def test_windows_are_exactly_n_days(app: Quart) -> None:
 
 
 async def test_other_bucket_counts_installations_not_sums(app: Quart) -> None:
-    rare = {"ErrA": 1, "ErrB": 2, "ErrC": 1, "ErrD": 3}
+    rare = {"NozzleError": 1, "BedError": 2, "FanError": 1, "HeaterError": 3}
     # Three installations with four rare errors each, five with a common one.
     await _store(app, [make_stats(errors=rare) for _ in range(3)])
     await _store(app, [make_stats(errors={"TimeoutError": 2}) for _ in range(5)])

@@ -24,7 +24,7 @@ pytestmark = [
 
 # Every link of the Reports menu, fetched by the page itself: status and body size.
 FETCH_MENU = """
-async () => Promise.all([...document.querySelectorAll('.menu-list a')].map(async (a) => {
+async () => Promise.all([...document.querySelectorAll('.menu-list a:not([href^="#"])')].map(async (a) => {
   const response = await fetch(a.href, { credentials: 'same-origin' });
   return [a.getAttribute('href'), response.status, (await response.arrayBuffer()).byteLength];
 }))
