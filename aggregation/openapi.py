@@ -111,8 +111,16 @@ SUBMIT_RESULT: dict[str, Any] = {
     },
 }
 
+# Wrong admin keys count as sign-in attempts (aggregation/dashboard/throttle.py).
+KEY_THROTTLED = (
+    "too many sign-in attempts (wrong admin keys, or the dashboard's form) from this client's "
+    "network or from all clients (ADMIN_ATTEMPTS_*): every admin key, the right one too, is "
+    "refused until Retry-After"
+)
+
 ADMIN_ERRORS = {
     "401": _error("no admin credentials, or a wrong admin key", WWW_AUTHENTICATE),
+    "429": _error(KEY_THROTTLED, RETRY_AFTER),
     "503": _error("admin API disabled (API_KEY unset) or storage unavailable", RETRY_AFTER),
 }
 
@@ -199,7 +207,11 @@ def delete_operation() -> dict[str, Any]:
             ),
             "403": _error("the deletion secret does not match (or none was registered)"),
             "404": _error("no data stored for this installation"),
-            "429": _error("too many requests from this address", RETRY_AFTER),
+            "429": _error(
+                f"too many requests from this address (ADDRESS_RATE_LIMIT_PER_MINUTE), or "
+                f"{KEY_THROTTLED}",
+                RETRY_AFTER,
+            ),
             "503": _error("admin API disabled or storage unavailable", RETRY_AFTER),
         },
     }

@@ -44,6 +44,11 @@ class Settings:
     # Per client address, in memory only; 0 disables it (tests, benchmarks, trusted networks).
     address_rate_limit_per_minute: int = 120
     trust_proxy: bool = False
+    # Tries of the admin key (the dashboard's form, or a wrong key in a header) per client
+    # network and for all clients together per fixed window (aggregation/dashboard/throttle.py).
+    admin_attempts_per_client: int = 10
+    admin_attempts_total: int = 100
+    admin_attempts_window_seconds: int = 15 * 60
     log_level: str = "INFO"
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
     port: int = 8080
@@ -107,6 +112,15 @@ class Settings:
                 "ADDRESS_RATE_LIMIT_PER_MINUTE", 120, minimum=0
             ),
             trust_proxy=reader.boolean("TRUST_PROXY", False),
+            admin_attempts_per_client=reader.integer(
+                "ADMIN_ATTEMPTS_PER_CLIENT", 10, minimum=1, maximum=1_000_000
+            ),
+            admin_attempts_total=reader.integer(
+                "ADMIN_ATTEMPTS_TOTAL", 100, minimum=1, maximum=1_000_000
+            ),
+            admin_attempts_window_seconds=reader.integer(
+                "ADMIN_ATTEMPTS_WINDOW_SECONDS", 15 * 60, minimum=60, maximum=86400
+            ),
             log_level=reader.choice("LOG_LEVEL", "INFO", _LEVELS, upper=True),
             host=reader.text("HOST", "0.0.0.0"),  # noqa: S104
             port=reader.integer("PORT", 8080, minimum=1, maximum=65535),

@@ -42,7 +42,7 @@ async def _authorised_delete(iid: str, secret: str | None) -> int:
     """Check the caller's right to delete `iid`, then delete; returns rows deleted."""
     repo = repository()
     if secret is None or presented_key() is not None:
-        check_admin()  # raises 401/403/503 unless the admin asks
+        await check_admin()  # raises 401/429/503 unless the admin asks
         known, _ = await repo.deletion_key_hash(iid)
     else:
         known, stored = await repo.deletion_key_hash(iid)

@@ -13,7 +13,6 @@ from quart import (
     Blueprint,
     Response,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
@@ -22,15 +21,13 @@ from quart import (
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .. import reports
-from ..auth import is_admin_request, key_matches, require_admin
+from ..auth import THROTTLE, is_admin_request, key_matches, login_throttle, require_admin
 from ..blueprints.common import client_address, guard_storage, repository, settings, stats
 from ..errors import ApiError
 from ..storage import analytics as analytics_store
 from . import charts, ingress, session
 from .community import build_community
-from .throttle import LoginThrottle
-
-THROTTLE = "LOGIN_THROTTLE"
+from .throttle import LoginLimits, LoginThrottle
 
 blueprint = Blueprint(
     "dashboard",
@@ -54,13 +51,10 @@ def _on_register(state: Any) -> None:
     session.configure_cookie(state.app)
     if "SETTINGS" in state.app.config:
         ingress.install(state.app, state.app.config["SETTINGS"])
-    state.app.config.setdefault(THROTTLE, LoginThrottle(state.app.secret_key or ""))
-
-
-def login_throttle() -> LoginThrottle:
-    """The app's sign-in throttle (its counters are in the database)."""
-    value: LoginThrottle = current_app.config[THROTTLE]
-    return value
+    if THROTTLE not in state.app.config:
+        conf = state.app.config.get("SETTINGS")
+        limits = LoginLimits.from_settings(conf) if conf is not None else None
+        state.app.config[THROTTLE] = LoginThrottle(state.app.secret_key or "", limits)
 
 
 @blueprint.before_app_request
@@ -96,7 +90,7 @@ async def _security_headers(response: Response) -> Response:
 @blueprint.get("/dashboard/login")
 async def login() -> Any:
     """The sign-in form (already signed in: straight to the dashboard)."""
-    if is_admin_request():
+    if await is_admin_request():
         return redirect(url_for("dashboard.index"))
     return await render_template("login.html", csrf_token=session.csrf_token(), error=None)
 
@@ -123,13 +117,8 @@ async def login_submit() -> Any:
         login_throttle().attempt(repository(), client_address(), time.time()), "dashboard"
     )
     if throttled is not None:
-        minutes = max(1, -(-throttled.retry_after // 60))
-        who = "from your network" if throttled.scope == "client" else "on this server"
         html = await render_template(
-            "login.html",
-            csrf_token=session.csrf_token(),
-            error=f"Too many sign-in attempts {who}. Try again in {minutes} minute"
-            f"{'s' if minutes != 1 else ''}.",
+            "login.html", csrf_token=session.csrf_token(), error=throttled.message
         )
         return html, 429, {"Retry-After": str(throttled.retry_after)}
     if not key_matches(form.get("api_key", ""), settings().api_key):
@@ -152,7 +141,7 @@ async def logout() -> WerkzeugResponse:
 @blueprint.get("/dashboard")
 async def index() -> Any:
     """The dashboard page (sign-in form without a session); charts load from data.json."""
-    if not is_admin_request():
+    if not await is_admin_request():
         return redirect(url_for("dashboard.login"))
     today = datetime.now(UTC).date()
     return await render_template(

@@ -98,6 +98,16 @@ def _reserve(buckets: Sequence[Bucket], window_start: int) -> Work[Bucket | None
     return None
 
 
+async def full_bucket(
+    repository: Repository, buckets: Sequence[Bucket], *, window_start: int
+) -> Bucket | None:
+    """The first bucket that allows no more attempts in this window (one read, no write)."""
+    async with _sql(repository)._read() as tx:
+        query = _counts_query(buckets, window_start)
+        rows = await tx.fetch(query.sql, query.args)
+    return _over({str(key): int(n) for key, n in rows}, buckets)
+
+
 async def reserve_attempt(
     repository: Repository, buckets: Sequence[Bucket], *, window_start: int
 ) -> Bucket | None:
@@ -106,14 +116,10 @@ async def reserve_attempt(
     A read answers an attacker who is already throttled without a write; otherwise the check
     and the count run in one serialised write transaction, exact across processes.
     """
-    repo = _sql(repository)
-    async with repo._read() as tx:
-        query = _counts_query(buckets, window_start)
-        rows = await tx.fetch(query.sql, query.args)
-    full = _over({str(key): int(n) for key, n in rows}, buckets)
+    full = await full_bucket(repository, buckets, window_start=window_start)
     if full is not None:
         return full
-    return await repo._run_write(_reserve(buckets, window_start))
+    return await _sql(repository)._run_write(_reserve(buckets, window_start))
 
 
 async def purge_expired(repository: Repository, *, now: int, window_start: int) -> None:

@@ -57,6 +57,18 @@ async def test_the_document_states_the_contract(app: Quart) -> None:
             ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
             assert {"window_days", "k_anonymity", "generated_at"} <= set(ok["required"]), path
             assert operation["security"] == [{"bearer": []}, {"apiKey": []}], path
+    # Wrong admin keys are throttled: every operation that takes the key documents the 429.
+    admin = [
+        (path, method, operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if {"bearer": []} in operation.get("security", [])
+    ]
+    assert len(admin) == len(spec["paths"]) - 4  # all but /, /submit, /metrics and /health
+    for path, method, operation in admin:
+        throttled = operation["responses"]["429"]
+        assert "Retry-After" in throttled["headers"], (method, path)
+        assert "ADMIN_ATTEMPTS_" in throttled["description"], (method, path)
     # Browser pages are not API operations.
     assert not [p for p in spec["paths"] if p.startswith(("/dashboard", "/docs", "/community"))]
 
@@ -64,8 +76,15 @@ async def test_the_document_states_the_contract(app: Quart) -> None:
 @pytest.fixture
 async def running(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
     server = Server(database_url, tmp_path / "server.log")
-    # A limit well above what the run sends, so that 429 shows only where it is meant to.
-    await server.start(RATE_LIMIT_PER_HOUR="10", ADDRESS_RATE_LIMIT_PER_MINUTE="0")
+    # Limits well above what the run sends, so that 429 shows only where it is meant to: the
+    # negative-auth checks send hundreds of wrong admin keys from one address, more than a
+    # person guessing is allowed (ADMIN_ATTEMPTS_*; tests/aggregation/test_admin_key_throttle.py).
+    await server.start(
+        RATE_LIMIT_PER_HOUR="10",
+        ADDRESS_RATE_LIMIT_PER_MINUTE="0",
+        ADMIN_ATTEMPTS_PER_CLIENT="1000000",
+        ADMIN_ATTEMPTS_TOTAL="1000000",
+    )
     try:
         yield server.url
     finally:

@@ -101,6 +101,7 @@ async def test_guessing_from_one_address_is_throttled_with_429(
     assert throttled[0].fields == {  # type: ignore[attr-defined]
         "event": "login_throttled",
         "scope": "client",
+        "via": "form",
         "retry_after": throttled[0].fields["retry_after"],  # type: ignore[attr-defined]
     }
     keys = [row[0] for row in await _rows(proxied, "SELECT bucket FROM login_attempts")]
@@ -171,6 +172,30 @@ async def test_attempt_counters_are_short_lived_and_unlinkable(database_url: str
             assert await tx.fetch("SELECT * FROM login_attempts") == []
     finally:
         await repo.close()
+
+
+async def test_header_keys_default_limits_and_right_keys_never_counted(
+    proxied: Quart, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="aggregation")
+    client = proxied.test_client()
+    script = {"X-Forwarded-For": "192.0.2.50", **ADMIN}
+    # A script using the key all day spends nothing of its network's budget.
+    for _ in range(LIMITS.per_client * 2):
+        assert (await client.get("/stats/summary", headers=script)).status_code == 200
+    guesses = [
+        {"X-Forwarded-For": "192.0.2.50", "X-API-Key": f"guess-{n}"}
+        for n in range(LIMITS.per_client + 1)
+    ]
+    codes = [(await client.get("/stats/versions", headers=h)).status_code for h in guesses]
+    assert codes == [401] * LIMITS.per_client + [429]
+    assert (await client.get("/stats/summary", headers=script)).status_code == 429
+    # The dashboard page itself tells no right key from a wrong one while throttled.
+    page = await client.get("/dashboard", headers=script)
+    assert page.status_code == 429
+    throttled = [r for r in caplog.records if getattr(r, "fields", {}).get("via") == "header"]
+    assert [r.fields["scope"] for r in throttled] == ["client"] * 3  # type: ignore[attr-defined]
+    assert "192.0.2.50" not in caplog.text
 
 
 # --- logout ends the session on the server ----------------------------------------------------

@@ -1,4 +1,4 @@
-"""Real HTTP with WORKERS=2: the login throttle and logout hold across server processes."""
+"""Real HTTP, WORKERS=2: the sign-in throttle (form and key header) and logout span processes."""
 
 from __future__ import annotations
 
@@ -64,6 +64,22 @@ async def test_two_workers_share_the_throttle_and_the_logout(two_workers: Server
             return await _sign_in(http, base, f"guess-{n}", "203.0.113.50")
 
     statuses = Counter(await asyncio.gather(*(guess(n) for n in range(LIMITS.per_client * 3))))
+    assert statuses == {401: LIMITS.per_client, 429: LIMITS.per_client * 2}
+
+    # Wrong keys in a header spend the same shared budget: exact over both processes too.
+    async def header_guess(n: int) -> int:
+        async with (
+            _browser() as http,
+            http.get(
+                f"{base}/stats/summary",
+                headers={"X-Forwarded-For": "203.0.113.51", "X-API-Key": f"guess-{n}"},
+            ) as resp,
+        ):
+            return resp.status
+
+    statuses = Counter(
+        await asyncio.gather(*(header_guess(n) for n in range(LIMITS.per_client * 3)))
+    )
     assert statuses == {401: LIMITS.per_client, 429: LIMITS.per_client * 2}
 
     async with _browser() as browser:
