@@ -14,6 +14,7 @@ from . import __version__
 from .blueprints.api import api
 from .blueprints.health import health
 from .blueprints.page import page
+from .blueprints.upstream import upstream
 from .config import ServiceConfig
 from .delivery import Delivery
 from .errors import register_error_handlers
@@ -74,6 +75,7 @@ def create_app(config: ServiceConfig | None = None) -> Quart:
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(page)
+    app.register_blueprint(upstream)
     app.register_blueprint(
         docs_blueprint(
             "Printernizer usage statistics",

@@ -87,6 +87,7 @@ class UsageStatsClient:
         self._own_session = session is None
         self._queue: deque[dict[str, Any]] = deque()
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
         self._send_lock = asyncio.Lock()
@@ -133,15 +134,18 @@ class UsageStatsClient:
     async def start(self) -> None:
         """Start the background sender."""
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.create_task(self._run(), name="printernizer_usage_client")
 
     async def stop(self, drain_timeout: float = 5.0) -> None:
         """Try to send what is queued (bounded by `drain_timeout`), then stop."""
         if self._task is not None:
             task, self._task = self._task, None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            self._stopping.set()
+            self._wake.set()
+            # A batch in flight is finished, not cut off (wait_for cancels only on timeout).
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, drain_timeout)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.flush(), drain_timeout)
         if self._own_session and self._session is not None:
@@ -175,7 +179,10 @@ class UsageStatsClient:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            # The system resolver: compose service names and localhost resolve as for any
+            # other program (aiodns, when installed, cannot resolve with every pycares).
+            connector = aiohttp.TCPConnector(resolver=aiohttp.ThreadedResolver())
+            self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
     async def _send_batch(self) -> int:
@@ -199,6 +206,9 @@ class UsageStatsClient:
                         self.counters.dropped_refused += len(batch) - accepted
                         self._failures = 0
                         return max(accepted, 1)
+            except asyncio.CancelledError:
+                self._requeue(batch)  # cancelled mid-request: kept for the next flush
+                raise
             except Exception as err:
                 status = 0
                 _LOGGER.debug("usage service unreachable: %r", err)
@@ -220,19 +230,21 @@ class UsageStatsClient:
         self._queue.extendleft(reversed(keep))
 
     def _delay(self) -> float:
-        if not self._failures:
-            return self._flush_interval
         delay: float = self._retry_base * 2.0 ** (self._failures - 1)
         return min(delay, self._retry_cap)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
+            if self._failures:
+                # Backing off: a filling queue does not cut the wait short, stopping does.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._delay())
+            elif len(self._queue) < self._batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._flush_interval)
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._delay())
-            if self._failures and self._wake.is_set():
-                # A full batch does not cut a backoff short.
-                await asyncio.sleep(self._delay())
+            if self._stopping.is_set():
+                return
             try:
                 await self.flush()
             except Exception:

@@ -1,0 +1,101 @@
+"""Printernizer's own API shapes beside ours, so its settings page works against this service.
+
+Printernizer's page (frontend/js/usage-statistics.js) calls the same paths as ours under
+/api/v1/usage-stats/ but reads other fields. Our answers keep every field they have and gain
+Printernizer's (never overwriting ours); DELETE /api/v1/usage-stats is added as Printernizer has it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from printernizer_usage_core.models import LocalStats
+from printernizer_usage_core.printernizer_compat import (
+    DeleteResponse,
+    StatusResponse,
+    export_document,
+    local_stats_response,
+    opt_in_response,
+)
+from quart import Blueprint, Response, request
+
+from ..runtime import runtime
+from ..security import check_write
+
+PREFIX = "/api/v1/usage-stats"
+upstream = Blueprint("upstream", __name__, url_prefix=PREFIX)
+JsonBody = dict[str, Any]
+
+
+@upstream.before_request
+async def _guard() -> None:
+    check_write(runtime().config)
+
+
+@upstream.delete("")
+async def delete_everything() -> JsonBody:
+    """Printernizer's "delete all local statistics": everything local goes, sharing ends."""
+    state = runtime()
+    deleted, _oldest = await state.service.store.count_events()
+    await state.delivery.opt_out(False)
+    await state.service.delete_all()
+    return DeleteResponse(
+        success=True,
+        deleted_events=deleted,
+        message="All local usage statistics were deleted; sharing is off.",
+    ).model_dump(mode="json")
+
+
+async def _local(body: JsonBody) -> JsonBody:
+    last = (await runtime().delivery.status()).last_success
+    return local_stats_response(LocalStats.model_validate(body), last).model_dump(mode="json")
+
+
+async def _opt_in(body: JsonBody) -> JsonBody:
+    return opt_in_response(body.get("installation_id"), opted_in=True).model_dump(mode="json")
+
+
+async def _opt_out(body: JsonBody) -> JsonBody:
+    return opt_in_response(None, opted_in=False).model_dump(mode="json")
+
+
+async def _status(body: JsonBody) -> JsonBody:
+    service = runtime().service
+    total, _oldest = await service.store.count_events()
+    return StatusResponse(
+        service_available=True,
+        opted_in=await service.is_opted_in(),
+        total_events=total,
+        collection_active=True,
+    ).model_dump(mode="json")
+
+
+async def _export(body: JsonBody) -> JsonBody:
+    return export_document(body)
+
+
+# (method, path) of our routes whose answers also carry Printernizer's fields.
+AUGMENT: dict[tuple[str, str], Callable[[JsonBody], Awaitable[JsonBody]]] = {
+    ("GET", f"{PREFIX}/local"): _local,
+    ("POST", f"{PREFIX}/opt-in"): _opt_in,
+    ("POST", f"{PREFIX}/opt-out"): _opt_out,
+    ("GET", f"{PREFIX}/status"): _status,
+    ("GET", f"{PREFIX}/export"): _export,
+}
+
+
+@upstream.after_app_request
+async def _add_upstream_fields(response: Response) -> Response:
+    build = AUGMENT.get((request.method, request.path))
+    if build is None or response.status_code != 200 or response.mimetype != "application/json":
+        return response
+    body = json.loads(await response.get_data(as_text=True))
+    if not isinstance(body, dict):
+        return response
+    for key, value in (await build(body)).items():
+        body.setdefault(key, value)
+    indent = 2 if request.path.endswith("/export") else None
+    response.set_data(json.dumps(body, indent=indent, default=str, ensure_ascii=False))
+    return response
