@@ -254,6 +254,7 @@ class UsageStatisticsService:
     async def get_local_stats(self) -> LocalStatsResponse:
         """Printernizer's local summary (installation id, totals, the last seven days)."""
         try:
+            await self.refresh_fleet()
             stats = await self.core.local_stats(days=7)
             return local_stats_response(stats, await self.last_submission())
         except Exception:
