@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -57,7 +58,7 @@ def upstream_database(path: Path, *, opted_in: bool = True) -> None:
         ("job_failed", (now - timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S"), "{not json"),
         ("job_completed", "yesterday-ish", "{}"),  # no readable time: refused
     ]
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.executescript(UPSTREAM_SCHEMA)
         db.executemany(
             "INSERT INTO usage_events (id, event_type, timestamp, metadata, submitted) "
@@ -142,12 +143,12 @@ async def test_nothing_to_import(tmp_path: Path) -> None:
     await service.initialize()
     assert await migrate_upstream_tables(service.core, tmp_path / "missing.db") is None
     other = tmp_path / "other.db"
-    with sqlite3.connect(other) as db:
+    with contextlib.closing(sqlite3.connect(other)) as db, db:
         db.execute("CREATE TABLE printers (id TEXT)")
     assert await migrate_upstream_tables(service.core, other) is None
     assert await service.core.store.get_setting(MARKER_KEY) is None
     broken = tmp_path / "broken.db"
-    with sqlite3.connect(broken) as db:
+    with contextlib.closing(sqlite3.connect(broken)) as db, db:
         db.execute("CREATE TABLE usage_settings (key TEXT PRIMARY KEY, value TEXT)")
         db.execute("INSERT INTO usage_settings VALUES ('installation_id', 'not-a-uuid')")
     report = await migrate_upstream_tables(service.core, broken)
