@@ -20,6 +20,8 @@ from printernizer_usage_core.printernizer_compat import (
     opt_in_response,
 )
 from quart import Blueprint, Response, request
+from quart_schema import document_response
+from quart_schema import security_scheme as schema_security
 
 from ..runtime import runtime
 from ..security import check_write
@@ -35,6 +37,8 @@ async def _guard() -> None:
 
 
 @upstream.delete("")
+@schema_security([{"token": []}])
+@document_response(DeleteResponse)
 async def delete_everything() -> JsonBody:
     """Printernizer's "delete all local statistics": everything local goes, sharing ends."""
     state = runtime()
