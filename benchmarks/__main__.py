@@ -16,6 +16,7 @@ SCRIPTS = (
     ("Host latency while sending", [sys.executable, "benchmarks/submitter_host_latency.py"]),
     ("Aggregation server: ingest over HTTP", [sys.executable, "benchmarks/aggregation_ingest.py"]),
     ("Aggregation server: /stats/overview", [sys.executable, "benchmarks/aggregation_overview.py"]),
+    ("Adoption by Printernizer", [sys.executable, "-m", "benchmarks.printernizer_adoption"]),
 )
 
 

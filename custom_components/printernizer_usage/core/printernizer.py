@@ -179,7 +179,7 @@ class UsageStatisticsService:
             name, meta = translate_event(event_type, metadata)
             if not self.core.record_event(name, meta):
                 return None
-            if name in _FLEET_EVENTS:
+            if name in _FLEET_EVENTS and self._printer_service is not None:
                 self._spawn(self.refresh_fleet())
             return UsageEvent(event_type=EventType(name))
         except Exception:
