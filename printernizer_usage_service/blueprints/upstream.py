@@ -8,10 +8,10 @@ Printernizer's (never overwriting ours); DELETE /api/v1/usage-stats is added as 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from printernizer_usage_core.models import LocalStats
 from printernizer_usage_core.printernizer_compat import (
     DeleteResponse,
     StatusResponse,
@@ -26,6 +26,7 @@ from quart_schema import security_scheme as schema_security
 from ..runtime import runtime
 from ..security import check_write
 
+_LOGGER = logging.getLogger(__name__)
 PREFIX = "/api/v1/usage-stats"
 upstream = Blueprint("upstream", __name__, url_prefix=PREFIX)
 JsonBody = dict[str, Any]
@@ -52,13 +53,18 @@ async def delete_everything() -> JsonBody:
     ).model_dump(mode="json")
 
 
+# Printernizer's fields come from the service itself, not from our answer's body, so a change
+# to our own answers cannot break them.
 async def _local(body: JsonBody) -> JsonBody:
-    last = (await runtime().delivery.status()).last_success
-    return local_stats_response(LocalStats.model_validate(body), last).model_dump(mode="json")
+    state = runtime()
+    stats = await state.service.local_stats(days=7)
+    last = (await state.delivery.status()).last_success
+    return local_stats_response(stats, last).model_dump(mode="json")
 
 
 async def _opt_in(body: JsonBody) -> JsonBody:
-    return opt_in_response(body.get("installation_id"), opted_in=True).model_dump(mode="json")
+    settings = await runtime().service.get_settings()
+    return opt_in_response(settings.installation_id, opted_in=True).model_dump(mode="json")
 
 
 async def _opt_out(body: JsonBody) -> JsonBody:
@@ -95,11 +101,18 @@ async def _add_upstream_fields(response: Response) -> Response:
     build = AUGMENT.get((request.method, request.path))
     if build is None or response.status_code != 200 or response.mimetype != "application/json":
         return response
-    body = json.loads(await response.get_data(as_text=True))
-    if not isinstance(body, dict):
+    try:
+        body = json.loads(await response.get_data(as_text=True))
+        if not isinstance(body, dict):
+            return response
+        for key, value in (await build(body)).items():
+            body.setdefault(key, value)
+    except Exception:
+        # Our own answer goes out unchanged rather than becoming an error.
+        _LOGGER.warning(
+            "Printernizer's fields could not be added to %s", request.path, exc_info=True
+        )
         return response
-    for key, value in (await build(body)).items():
-        body.setdefault(key, value)
     indent = 2 if request.path.endswith("/export") else None
     response.set_data(json.dumps(body, indent=indent, default=str, ensure_ascii=False))
     return response

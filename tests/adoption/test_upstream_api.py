@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 
 import aiohttp
+import pytest
 from printernizer_usage_core.printernizer_compat import translate_event
 
+from printernizer_usage_service.blueprints import upstream
 from tests.service.conftest import API, RunningService, ServiceFactory
 
 from . import upstream_shapes as shapes
@@ -102,3 +104,16 @@ async def test_upstream_delete_is_guarded_like_our_writes(
     ) as resp:
         assert resp.status == 200
         assert shapes.DeleteResponse.model_validate_json(await resp.text()).deleted_events == 0
+
+
+async def test_a_failing_addition_leaves_our_answer_intact(
+    svc: RunningService, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(body: dict[str, object]) -> dict[str, object]:
+        raise RuntimeError("fault injected into the compatibility layer")
+
+    monkeypatch.setitem(upstream.AUGMENT, ("GET", f"{API}/status"), broken)
+    async with http.get(svc.api("/status")) as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    assert body["state"] == "off" and "service_available" not in body
