@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from enum import Enum
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,19 @@ async def test_store_is_a_separate_file_beside_printernizers(tmp_path: Path) -> 
     await service.shutdown()
     assert (tmp_path / DB_FILE_NAME).is_file()
     assert not (tmp_path / "printernizer.db").exists()  # Printernizer's file is not touched
+
+
+async def test_printernizers_own_event_type_enum(dropin: UsageStatisticsService) -> None:
+    class EventType(str, Enum):  # noqa: UP042 - exactly as Printernizer defines it
+        JOB_COMPLETED = "job_completed"
+        PRINTER_CONNECTED = "printer_connected"
+
+    assert await dropin.record_event(EventType.JOB_COMPLETED, {"duration_minutes": 3}) is not None
+    assert await dropin.record_event(EventType.PRINTER_CONNECTED, {"printer_type": "prusa"})
+    await dropin.core.flush()
+    stored = sorted((e.event_type, e.metadata) for e in await dropin.core.store.get_events())
+    assert stored == [
+        ("job_completed", {"duration": "1-5m"}),
+        ("printer_connected", {"printer_type": "prusa_core"}),
+    ]
+    assert all(type(e.event_type) is str for e in await dropin.core.store.get_events())

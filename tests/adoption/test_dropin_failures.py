@@ -40,9 +40,9 @@ async def test_every_method_after_shutdown_answers_like_upstreams_failures(
 
 
 async def test_a_store_that_cannot_open_is_logged_not_raised(tmp_path: Path) -> None:
-    folder = tmp_path / "a-folder-not-a-file"
-    folder.mkdir()
-    service = UsageStatisticsService(db_path=folder, app_version="2.7.0", environ={}, submit=False)
+    garbage = tmp_path / "usage_statistics.db"
+    garbage.write_bytes(b"this is not an SQLite database, it is some other file" * 100)
+    service = UsageStatisticsService(db_path=garbage, app_version="2.7.0", environ={}, submit=False)
     await service.initialize()
     assert await service.record_event("app_start") is not None
     assert await service.is_opted_in() is False

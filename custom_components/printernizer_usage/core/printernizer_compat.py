@@ -6,7 +6,7 @@ import math
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -189,7 +189,7 @@ def translate_event(event_type: Any, metadata: Any) -> tuple[Any, Any]:
     knows `duration_seconds`, `file_size_bytes` and "prusa_core". Nothing is added or widened:
     a renamed value is checked, bucketed or dropped by the privacy guard like any other.
     """
-    if isinstance(event_type, EventType):
+    if isinstance(event_type, Enum):  # ours, or Printernizer's own EventType
         event_type = event_type.value
     if not isinstance(metadata, Mapping):
         return event_type, metadata  # the guard drops what is not a mapping
