@@ -202,3 +202,23 @@ async def test_printernizers_own_event_type_enum(dropin: UsageStatisticsService)
         ("printer_connected", {"printer_type": "prusa_core"}),
     ]
     assert all(type(e.event_type) is str for e in await dropin.core.store.get_events())
+
+
+async def test_feature_switches_as_upstream_reported_them(tmp_path: Path) -> None:
+    settings = {"library_enabled": True, "timelapse_enabled": False}
+    service = UsageStatisticsService(
+        Database(tmp_path / "printernizer.db"),
+        app_version="2.7.0",
+        environ={},
+        submit=False,
+        feature_flags=lambda: {**settings, "Alice's secret switch": True},
+    )
+    await service.initialize()
+    stats = await service.aggregate_stats()
+    assert stats is not None
+    # Switch names go through the guard like every other value.
+    assert stats.usage_stats.feature_usage == settings
+    settings["timelapse_enabled"] = True  # a later report reads the switches again
+    stats = await service.aggregate_stats()
+    assert stats is not None and stats.usage_stats.feature_usage["timelapse_enabled"] is True
+    await service.shutdown()

@@ -66,6 +66,7 @@ class UsageStatisticsService:
         submit: bool = True,
         migrate: bool = True,
         fleet_refresh_seconds: float = FLEET_REFRESH_SECONDS,
+        feature_flags: Callable[[], Mapping[str, bool]] | None = None,
         service: UsageStatsService | None = None,
     ) -> None:
         # `repository` is accepted for upstream's signature only: our store replaces it.
@@ -91,6 +92,8 @@ class UsageStatisticsService:
         self.repository = RepositoryView(self)
         self._printer_service: Any = None
         self._fleet_refresh_seconds = fleet_refresh_seconds
+        # Printernizer's feature switches (upstream read them from its settings each report).
+        self._feature_flags = feature_flags
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fleet_task: asyncio.Task[None] | None = None
         self._started = False
@@ -187,14 +190,17 @@ class UsageStatisticsService:
             return None
 
     async def refresh_fleet(self) -> None:
-        """Read printer counts per family from Printernizer's printer service."""
-        if self._printer_service is None or not self.core.store.is_open:
+        """Read printer counts per family, and the feature switches when a reader was given."""
+        if not self.core.store.is_open:
             return
         try:
-            printers = await self._printer_service.list_printers()
-            await self.core.set_printer_fleet(fleet_counts(printers))
+            if self._feature_flags is not None:
+                await self.core.set_features(self._feature_flags())
+            if self._printer_service is not None:
+                printers = await self._printer_service.list_printers()
+                await self.core.set_printer_fleet(fleet_counts(printers))
         except Exception:
-            _LOGGER.debug("printer fleet not refreshed", exc_info=True)
+            _LOGGER.debug("printer fleet or features not refreshed", exc_info=True)
 
     async def _fleet_loop(self) -> None:
         while True:
