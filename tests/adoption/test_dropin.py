@@ -172,9 +172,12 @@ async def test_submit_stats_when_off_or_without_sender(dropin: UsageStatisticsSe
     assert await dropin.submit_stats() is True  # submit=False: nothing goes out
 
 
-async def test_construction_needs_a_place_for_the_store() -> None:
+async def test_construction_needs_a_place_for_the_store(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="db_path"):
         UsageStatisticsService()
+    shared = tmp_path / "printernizer.db"
+    with pytest.raises(ValueError, match="its own file"):
+        UsageStatisticsService(Database(shared), db_path=shared)
 
 
 async def test_store_is_a_separate_file_beside_printernizers(tmp_path: Path) -> None:

@@ -78,6 +78,9 @@ class UsageStatisticsService:
                 if source is None:
                     raise ValueError("pass Printernizer's Database or db_path=")
                 db_path = Path(source).with_name(DB_FILE_NAME)
+            if source is not None and Path(db_path) == Path(source):
+                # Both use tables named usage_events and usage_settings.
+                raise ValueError("our store needs its own file, not Printernizer's database")
             service = UsageStatsService(
                 db_path,
                 app_version=app_version or UNKNOWN_VERSION,
