@@ -116,3 +116,14 @@ async def test_fleet_snapshot(svc: RunningService, http: aiohttp.ClientSession) 
     down = UsageStatsClient(f"http://127.0.0.1:{free_port()}")
     assert await down.send_fleet([Printer("bambu_lab")]) is False
     await down.stop()
+
+
+async def test_batches_shrink_to_what_the_service_takes(start_service: ServiceFactory) -> None:
+    svc = await start_service(max_batch=5)
+    client = UsageStatsClient(svc.url, batch_size=200)
+    for _ in range(23):
+        client.record("job_failed", {})
+    assert await client.flush() == 23
+    await client.stop()
+    assert client.counters.sent == 23 and client.pending == 0
+    assert await stored(svc) == [keyed("job_failed", {})] * 23

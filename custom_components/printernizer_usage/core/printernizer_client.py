@@ -157,7 +157,7 @@ class UsageStatsClient:
         sent = 0
         while self._queue:
             count = await self._send_batch()
-            if count <= 0:
+            if count < 0:
                 break
             sent += count
         return sent
@@ -186,7 +186,7 @@ class UsageStatsClient:
         return self._session
 
     async def _send_batch(self) -> int:
-        """Post one batch: >0 sent, 0 dropped as refused, -1 failed and kept for a retry."""
+        """Post one batch: how many the service took, or -1 when it failed and is kept."""
         async with self._send_lock:
             batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
             if not batch:
@@ -205,13 +205,18 @@ class UsageStatsClient:
                         self.counters.sent += accepted
                         self.counters.dropped_refused += len(batch) - accepted
                         self._failures = 0
-                        return max(accepted, 1)
+                        return accepted
             except asyncio.CancelledError:
                 self._requeue(batch)  # cancelled mid-request: kept for the next flush
                 raise
             except Exception as err:
                 status = 0
                 _LOGGER.debug("usage service unreachable: %r", err)
+            if status == 413 and len(batch) > 1:
+                # The service takes smaller batches (its --max-batch): halve and send again.
+                self._batch_size = max(1, len(batch) // 2)
+                self._requeue(batch)
+                return 0
             if status and status not in _RETRYABLE:
                 # The service will never take this batch (bad token, bad request): not kept.
                 self.counters.dropped_refused += len(batch)
