@@ -219,9 +219,12 @@ async def test_feature_switches_as_upstream_reported_them(tmp_path: Path) -> Non
     await service.initialize()
     stats = await service.aggregate_stats()
     assert stats is not None
-    # Switch names go through the guard like every other value.
-    assert stats.usage_stats.feature_usage == settings
+    # Upstream's setting names become our feature names; every name passes the guard.
+    assert stats.usage_stats.feature_usage == {"library": True, "timelapse": False}
     settings["timelapse_enabled"] = True  # a later report reads the switches again
     stats = await service.aggregate_stats()
-    assert stats is not None and stats.usage_stats.feature_usage["timelapse_enabled"] is True
+    assert stats is not None and stats.usage_stats.feature_usage["timelapse"] is True
+    await service.record_event("feature_disabled", {"feature": "library_enabled"})
+    await service.core.flush()
+    assert (await service.core.store.get_events())[0].metadata == {"feature": "library"}
     await service.shutdown()

@@ -68,8 +68,8 @@ def test_set_printer_service_before_the_loop_runs(tmp_path: Path) -> None:
     service.set_printer_service(PrinterService([Printer("bambu_lab")]))
 
 
-async def test_with_the_weekly_sender(tmp_path: Path) -> None:
-    """submit=True: Printernizer's scheduler asks, nothing is due yet, nothing fails."""
+async def test_with_the_weekly_sender_and_no_server(tmp_path: Path) -> None:
+    """submit=True, the server unreachable: Printernizer's scheduler hears False, nothing raises."""
     service = UsageStatisticsService(
         Database(tmp_path / "printernizer.db"),
         app_version="2.7.0",
@@ -79,11 +79,13 @@ async def test_with_the_weekly_sender(tmp_path: Path) -> None:
     )
     await service.initialize()
     service.set_printer_service(PrinterService([Printer("octoprint")]))
-    await service.opt_in()
-    assert await service.submit_stats() is True
+    assert await service.submit_stats() is True  # sharing off: nothing to do
+    await service.opt_in()  # the first report is due at once and cannot be delivered
+    assert await service.submit_stats() is False
     assert await service.repository.get_setting("last_submission_date") is None
     assert (await service.get_local_stats()).last_submission is None
     assert (await service.opt_out()).success
+    assert await service.submit_stats() is True
     assert await service.delete_all_stats() is True
     await service.shutdown()
 

@@ -31,6 +31,7 @@ from .printernizer_compat import (
     fleet_counts,
     local_stats_response,
     opt_in_response,
+    rename_features,
     translate_event,
 )
 from .service import UsageStatsService
@@ -198,7 +199,7 @@ class UsageStatisticsService:
             return
         try:
             if self._feature_flags is not None:
-                await self.core.set_features(self._feature_flags())
+                await self.core.set_features(rename_features(self._feature_flags()))
             if self._printer_service is not None:
                 printers = await self._printer_service.list_printers()
                 await self.core.set_printer_fleet(fleet_counts(printers))
@@ -243,13 +244,16 @@ class UsageStatisticsService:
             return None
 
     async def submit_stats(self) -> bool:
-        """Send what is due (weekly, idempotent); True when nothing failed or sharing is off."""
+        """Send what is due (weekly, idempotent); False when a due report is still undelivered."""
         try:
             if not await self.core.is_opted_in() or self.submitter is None:
                 return True
             await self.refresh_fleet()
             status = await self.submitter.run_pending()
-            return status.state is not SharingState.FAILING
+            # A due report that could not be delivered is a failure for Printernizer's
+            # scheduler (it logs it); the submitter keeps retrying it with backoff anyway.
+            undelivered = status.pending_periods > 0 and status.last_error is not None
+            return status.state is not SharingState.FAILING and not undelivered
         except Exception:
             _LOGGER.warning("usage statistics submission failed", exc_info=True)
             return False

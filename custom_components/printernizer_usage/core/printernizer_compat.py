@@ -27,6 +27,14 @@ OPTED_IN_MESSAGE = "Usage statistics enabled. Thank you for helping improve Prin
 OPTED_OUT_MESSAGE = "Usage statistics disabled. Your data will remain local."
 # Printernizer's printers table used "prusa" before it became "prusa_core".
 _PRINTER_TYPE_ALIASES = {"prusa": "prusa_core"}
+# Printernizer's first version named its feature switches after its settings.
+_FEATURE_ALIASES = {
+    "library_enabled": "library",
+    "timelapse_enabled": "timelapse",
+    "auto_job_creation_enabled": "auto_job_creation",
+    "watch_folders_enabled": "watch_folders",
+    "german_compliance_enabled": "german_compliance",
+}
 _MEBIBYTE = 1 << 20
 
 
@@ -205,9 +213,21 @@ def translate_event(event_type: Any, metadata: Any) -> tuple[Any, Any]:
                 out.setdefault("file_size_bytes", size * _MEBIBYTE)
         elif key == "printer_type":
             out[key] = _printer_type(value)
+        elif key == "feature":
+            out[key] = feature_name(value)
         else:
             out[key] = value
     return event_type, out
+
+
+def feature_name(name: Any) -> Any:
+    """Our name for one of Printernizer's feature switches (others pass to the guard as given)."""
+    return _FEATURE_ALIASES.get(name, name) if isinstance(name, str) else name
+
+
+def rename_features(flags: Mapping[Any, Any]) -> dict[Any, Any]:
+    """Printernizer's feature switches under our names; the guard still decides."""
+    return {feature_name(key): value for key, value in flags.items()}
 
 
 def fleet_counts(printers: Iterable[Any]) -> dict[str, int]:
