@@ -22,6 +22,7 @@ SCRIPTS = (
         [sys.executable, "benchmarks/aggregation_hostile.py"],
     ),
     ("Anomaly detection on simulated fleets", [sys.executable, "benchmarks/anomaly_simulation.py"]),
+    ("Adoption by Printernizer", [sys.executable, "-m", "benchmarks.printernizer_adoption"]),
 )
 
 

@@ -15,6 +15,7 @@ from . import __version__
 from .blueprints.api import api
 from .blueprints.health import health
 from .blueprints.page import page
+from .blueprints.upstream import UpstreamFieldsProvider, upstream
 from .config import ServiceConfig
 from .delivery import Delivery
 from .errors import register_error_handlers
@@ -71,6 +72,7 @@ def create_app(config: ServiceConfig | None = None) -> Quart:
         # The service token (--token), required for writes and identity reads when set. The
         # X-Printernizer-Token header works too; the document names the standard way only.
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        openapi_provider_class=UpstreamFieldsProvider,  # Printernizer's fields: upstream.py
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -88,6 +90,7 @@ def create_app(config: ServiceConfig | None = None) -> Quart:
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(page)
+    app.register_blueprint(upstream)
     app.register_blueprint(
         docs_blueprint(
             "Printernizer usage statistics",

@@ -29,6 +29,7 @@ KNOWN_FEATURES: Final = frozenset(
         "business_analytics",
         "camera",
         "file_library",
+        "german_compliance",
         "job_queue",
         "library",
         "material_tracking",
