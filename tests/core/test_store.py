@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -207,3 +209,25 @@ async def test_service_writes_during_a_flush(tmp_path: Path) -> None:
     assert results[0] == 500
     assert results[1].opted_in
     await asyncio.wait_for(service.stop(), 10)
+
+
+async def test_a_writer_cancelled_at_begin_leaves_no_transaction_open(store: UsageStore) -> None:
+    """A task cancelled while its BEGIN waits for the connection's thread (a sender stopped
+    mid-round, say): the BEGIN still runs there, and must not block every later write."""
+    busy = asyncio.ensure_future(store.db._execute(time.sleep, 0.3))  # the thread is busy
+    await asyncio.sleep(0)
+
+    async def write() -> None:
+        await store.add_uptime(date(2026, 11, 30), 60)
+
+    writer = asyncio.create_task(write())
+    await asyncio.sleep(0.05)  # its BEGIN is queued behind the busy call
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    await busy
+    await store.add_uptime(date(2026, 11, 30), 120)
+    # Only the write that was not cancelled counts.
+    assert await store.rollup_totals(date(2026, 11, 30), date(2026, 12, 1)) == [
+        ("_uptime_seconds", "", 120)
+    ]

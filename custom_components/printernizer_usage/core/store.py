@@ -190,7 +190,15 @@ class UsageStore:
         """Run the block as one transaction, one writer at a time."""
         async with self._write_lock:
             db = self.db
-            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                # Cancelled while waiting: the connection's thread still runs the BEGIN, and
+                # a transaction left open would refuse every later one. End it (a ROLLBACK
+                # with nothing open just fails, which is fine) before the lock is given up.
+                with contextlib.suppress(Exception):
+                    await db.rollback()
+                raise
             try:
                 yield db
             except BaseException:
