@@ -165,10 +165,14 @@ class UsageStatsService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.recorder.stop()
-        await self._save_features()
-        await self.account_uptime()
-        await self.store.close()
+        try:
+            await self.recorder.stop()
+            await self._save_features()
+            await self.account_uptime()
+        finally:
+            # Closed whatever happened: an open connection's thread would keep the host's
+            # process from exiting.
+            await self.store.close()
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         """Call `listener()` when stored statistics or settings change; returns a remover."""
