@@ -293,6 +293,8 @@ class SqliteRepository(SqlRepository):
         self._reader = reader
         self._write_lock = asyncio.Lock()
         self._checkpoints: asyncio.Task[None] | None = None
+        # Set by every commit: the checkpointer sleeps on it, so an idle server never wakes.
+        self._written = asyncio.Event()
 
     @classmethod
     async def open(cls, url: str) -> SqliteRepository:
@@ -324,9 +326,12 @@ class SqliteRepository(SqlRepository):
 
         SQLite's automatic checkpoint runs in the commit that crosses the threshold and holds
         the write lock meanwhile: tens of milliseconds that every waiting submission felt.
-        PASSIVE checkpoints on the reader's thread run alongside writers instead.
+        PASSIVE checkpoints on the reader's thread run alongside writers instead: at most one
+        a second, and only after a commit (an idle server does not wake up for them).
         """
         while True:
+            await self._written.wait()
+            self._written.clear()
             await asyncio.sleep(_CHECKPOINT_SECONDS)
             try:
                 await self._reader.call(_checkpoint)
@@ -346,6 +351,7 @@ class SqliteRepository(SqlRepository):
                 raise
             # The commit waits for the disk (fsync): on the writer's thread, off the loop.
             await self._writer.call(_commit)
+            self._written.set()
             return result
 
     async def _begin(self) -> None:
