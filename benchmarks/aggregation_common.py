@@ -220,10 +220,17 @@ class Server:
 
     def peak_rss_mb(self) -> float:
         """Peak resident memory (VmHWM) summed over the server's processes."""
+        return self._memory_mb("VmHWM:")
+
+    def rss_mb(self) -> float:
+        """Resident memory now (VmRSS) summed over the server's processes."""
+        return self._memory_mb("VmRSS:")
+
+    def _memory_mb(self, field: str) -> float:
         total = 0
         for pid in self._pids():
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     total += int(line.split()[1])
         return total / 1024
 

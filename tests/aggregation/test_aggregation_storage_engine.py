@@ -368,6 +368,39 @@ async def test_sqlite_without_checkpoint_the_data_stays_in_the_wal(
         assert await repo.count_submissions() == 200
 
 
+async def test_sqlite_checkpoints_follow_commits_and_an_idle_server_sleeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint runs after a commit, never on a timer alone: idle stays idle."""
+    monkeypatch.setattr(sqlite_storage, "_CHECKPOINT_SECONDS", 0.01)
+    runs: list[float] = []
+    real_checkpoint = sqlite_storage._checkpoint
+    loop = asyncio.get_running_loop()
+    checkpointed = asyncio.Event()
+
+    def counted(conn: sqlite3.Connection) -> None:  # the real checkpoint, counted
+        real_checkpoint(conn)
+        runs.append(time.monotonic())
+        loop.call_soon_threadsafe(checkpointed.set)
+
+    monkeypatch.setattr(sqlite_storage, "_checkpoint", counted)
+
+    async def next_checkpoint() -> None:
+        await asyncio.wait_for(checkpointed.wait(), timeout=30)
+        checkpointed.clear()
+
+    url, _ = sqlite_url(tmp_path)
+    async with opened(url) as repo:
+        await next_checkpoint()  # the migrations' commit
+        await asyncio.sleep(0.3)  # thirty checkpoint intervals without a commit
+        assert len(runs) == 1
+        assert await write(repo, [make_record(0)]) == ["accepted"]
+        await next_checkpoint()
+        await asyncio.sleep(0.3)
+        assert len(runs) == 2
+        assert await repo.count_submissions() == 1
+
+
 # --- 4. PostgreSQL: the writer connection dies ------------------------------------------------
 
 

@@ -1,0 +1,127 @@
+"""Where the aggregation server's CPU goes per submission: per thread, and by function.
+
+    .venv/bin/python benchmarks/aggregation_cpu_profile.py                 # c=1, 3,000 reports
+    .venv/bin/python benchmarks/aggregation_cpu_profile.py --concurrency 64 --py-spy py-spy
+
+Starts `python -m aggregation` (SQLite, one worker), warms it up, sends distinct reports with
+benchmarks/loadgen.py and prints each server thread's user and system CPU per submission
+(from /proc/<pid>/task). With `--py-spy` (py-spy from PyPI, not a project dependency) it
+also samples the threads holding the GIL and prints the functions by inclusive share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aggregation_common import Server
+from aggregation_ingest import load, write_bodies
+
+Ticks = dict[str, tuple[int, int]]
+
+
+def thread_ticks(pid: int) -> Ticks:
+    """User and system clock ticks of every thread of `pid`, by thread id."""
+    ticks = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        # The event loop runs on the main thread; the others are the SQLite connections'
+        # threads (writer: the commits; reader: the checkpoints), named in py-spy's output.
+        name = "event loop" if tid == str(pid) else "thread"
+        ticks[f"{name} {tid}"] = (int(fields[11]), int(fields[12]))
+    return ticks
+
+
+def start_py_spy(py_spy: str, pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling `pid` until interrupted (only the GIL holder: waits do not count)."""
+    return subprocess.Popen(
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "400",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--threads",
+            "--gil",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def top_functions(raw: Path, count: int) -> list[tuple[float, str]]:
+    """Functions by inclusive share of py-spy's samples (its `--format raw` output)."""
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        total += int(samples)
+        frames = {re.sub(r":\d+\)", ")", frame) for frame in stack.split(";")[1:]}
+        for frame in frames:
+            inclusive[frame] += int(samples)
+    return [(n / max(total, 1) * 100, name) for name, n in inclusive.most_common(count)]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--py-spy", help="path of the py-spy executable (sampling is off without)")
+    parser.add_argument("--top", type=int, default=40, help="functions to print")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        server = Server(f"sqlite:///{tmp}/profile.db", WORKERS="1")
+        await server.start()
+        assert server.proc is not None
+        try:
+            write_bodies(tmp / "warm.jsonl", 300)
+            load(server, tmp / "warm.jsonl", "--concurrency", "8")
+            write_bodies(tmp / "bodies.jsonl", args.requests)
+            spy = None
+            if args.py_spy:
+                spy = start_py_spy(args.py_spy, server.proc.pid, tmp / "raw.txt")
+                await asyncio.sleep(2)  # py-spy attaches
+            before = thread_ticks(server.proc.pid)
+            run = load(server, tmp / "bodies.jsonl", "--concurrency", str(args.concurrency))
+            after = thread_ticks(server.proc.pid)
+            if spy is not None:
+                spy.send_signal(2)
+                spy.wait()
+        finally:
+            server.stop()
+        per_tick = 1000 / os.sysconf("SC_CLK_TCK") / args.requests
+        print(
+            f"c={args.concurrency}: {run.cpu_ms:.3f} ms CPU per submission, {run.rate:.0f}/s, "
+            f"p50 {run.p50:.1f} ms, load average {run.load_average:.1f}"
+        )
+        for thread, (user, system) in after.items():
+            user0, system0 = before.get(thread, (0, 0))
+            if (user, system) != (user0, system0):
+                print(
+                    f"  {thread}: user {(user - user0) * per_tick:.3f} ms, "
+                    f"system {(system - system0) * per_tick:.3f} ms per submission"
+                )
+        if spy is not None and (tmp / "raw.txt").exists():
+            print("functions by share of GIL-holding samples (inclusive):")
+            for share, name in top_functions(tmp / "raw.txt", args.top):
+                print(f"  {share:5.1f} %  {name}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
