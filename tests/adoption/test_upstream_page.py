@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ import pytest
 from tests.browser import CHROMIUM, chromium
 from tests.service.conftest import RunningService
 
+from . import upstream_page_calls as calls
+from .settings_tab import open_settings_tab
 from .test_upstream_api import record_call_sites
 
 pytestmark = pytest.mark.browser
@@ -63,6 +66,37 @@ SETTINGS_PAGE = """<!doctype html>
 """
 
 
+# The script's requests and the answers' fields it reads, as it writes them.
+FETCH = re.compile(r"fetch\(\s*'([^']+)'\s*(?:,\s*\{\s*method:\s*'(\w+)'\s*\})?")
+FIELD_READ = re.compile(r"(?<![.\w$])(status|result|stats)\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)")
+# The script's variable for each answer: `status` of loadStatus, `result` of the writes.
+ANSWER_VARIABLE = {
+    "GET /api/v1/usage-stats/status": "status",
+    "GET /api/v1/usage-stats/local": "stats",
+}
+
+
+def test_the_call_table_is_the_scripts() -> None:
+    """upstream_page_calls, which the CI-run browser test replays, names exactly these calls."""
+    script = SCRIPT.read_text(encoding="utf-8")
+    assert hashlib.sha256(script.encode()).hexdigest() == SCRIPT_SHA256
+    made = {(method or "GET", path) for path, method in FETCH.findall(script)}
+    assert made == {(c.method, c.path) for c in calls.PAGE_CALLS}
+    assert {c.path for c in calls.PAGE_CALLS if c.blob} == {
+        "/api/v1/usage-stats/export"
+    } and ".blob()" in script
+    read: dict[str, set[str]] = {}
+    for variable, path in FIELD_READ.findall(script):
+        # `stats.total_events.toLocaleString` reads total_events, then calls a method on it.
+        name = path.split(".toLocaleString")[0]
+        read.setdefault(variable, set()).add(name)
+    tabled: dict[str, set[str]] = {}
+    for c in calls.PAGE_CALLS:
+        variable = ANSWER_VARIABLE.get(f"{c.method} {c.path}", "result")
+        tabled.setdefault(variable, set()).update(r.path for r in c.reads)
+    assert read == tabled
+
+
 @pytest.fixture
 async def browser() -> Any:
     async with chromium() as launched:
@@ -73,21 +107,7 @@ async def open_settings(browser: Any, svc: RunningService) -> Any:
     """Printernizer's settings tab served from the service's origin (so its fetches hit us)."""
     script = SCRIPT.read_bytes()
     assert hashlib.sha256(script).hexdigest() == SCRIPT_SHA256, "not Printernizer's script"
-    context = await browser.new_context(locale="de-DE", accept_downloads=True)
-    page = await context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda err: page.errors.append(str(err)))
-    base = f"http://localhost:{svc.config.port}"
-    await page.route(
-        f"{base}/printernizer/settings",
-        lambda route: route.fulfill(body=SETTINGS_PAGE, content_type="text/html; charset=utf-8"),
-    )
-    await page.route(
-        f"{base}/printernizer/js/usage-statistics.js",
-        lambda route: route.fulfill(body=script, content_type="text/javascript; charset=utf-8"),
-    )
-    await page.goto(f"{base}/printernizer/settings")
-    return page
+    return await open_settings_tab(browser, svc, SETTINGS_PAGE, {"js/usage-statistics.js": script})
 
 
 async def local_data(page: Any) -> str:
