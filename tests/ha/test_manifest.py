@@ -111,6 +111,26 @@ def test_requirements_install_under_this_releases_constraints() -> None:
         assert is_installed(line), f"{line} is not satisfied here ({HA_VERSION})"
 
 
+@pytest.mark.parametrize("constraints", ["ha-latest-constraints.txt", "ha-boot-constraints.txt"])
+def test_requirements_admit_the_newer_releases_pins(constraints: str) -> None:
+    """The same check against the committed pins of the newest releases we test and boot, so
+    a manifest range that a newer release's pins fall outside fails on every version here."""
+    pins = _pins(ROOT / "requirements" / constraints)
+    assert "pydantic" in pins and "aiohttp" in pins
+    for line in MANIFEST["requirements"]:
+        requirement = Requirement(line)
+        pin = pins.get(canonicalize_name(requirement.name))
+        if pin is not None:
+            assert pin in requirement.specifier, f"{line} excludes {requirement.name}=={pin}"
+
+
+def test_the_booted_release_is_the_newest_end() -> None:
+    """requirements/ha-boot.txt names a release no older than the newest one tests/ha runs on."""
+    requirements = ROOT / "requirements"
+    booted = _pins(requirements / "ha-boot.txt")["homeassistant"]
+    assert booted >= _pins(requirements / "ha-latest.txt")["homeassistant"]
+
+
 def test_pin_check_refuses_the_old_pins() -> None:
     """The check above refuses a pin that is not this release's (as 2.10.6 was on 2026.10)."""
     assert _pins(CONSTRAINTS)["pydantic"] not in Requirement("pydantic==1.10.0").specifier
