@@ -21,9 +21,7 @@ from .storage.base import Contribution, Repository, RollupRow, WeeklyRow
 
 _LOGGER = logging.getLogger(__name__)
 OTHER = "other"
-# Dimensions where one installation can be in several buckets: a folded "other" bucket must
-# count the installations behind it, not add the buckets up.
-MULTI_VALUED = (r.PRINTER_TYPE, r.FEATURE, r.ERROR)
+MULTI_VALUED = r.MULTI_VALUED
 # Dimensions that count what happened (added up over a period), not a state (newest report).
 EVENT_DIMS = frozenset({r.ERROR, r.USAGE})
 STATS_NAMES = (
