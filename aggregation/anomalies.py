@@ -230,6 +230,19 @@ def _share_outlier(history: list[tuple[int, int]], n: int, x: int) -> tuple[floa
     return model.share, x / n
 
 
+def _binomial_pmf(i: int, n: int, p: float) -> float:
+    """P(X = i) for X ~ Binomial(n, p)."""
+    if p <= 0.0 or p >= 1.0:
+        return float(i == (n if p >= 1.0 else 0))
+    return math.exp(
+        math.lgamma(n + 1)
+        - math.lgamma(i + 1)
+        - math.lgamma(n - i + 1)
+        + i * math.log(p)
+        + (n - i) * math.log1p(-p)
+    )
+
+
 def _binomial_tail(x: int, n: int, p: float) -> float:
     """P(X >= x) for X ~ Binomial(n, p), summed away from the mean until the terms vanish."""
     if x <= 0:
@@ -238,18 +251,11 @@ def _binomial_tail(x: int, n: int, p: float) -> float:
         return 0.0
     if p >= 1.0:
         return 1.0
-    log_p, log_q, base = math.log(p), math.log1p(-p), math.lgamma(n + 1)
-
-    def term(i: int) -> float:
-        return math.exp(
-            base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
-        )
-
     upper = x > n * p
     steps = range(x, n + 1) if upper else range(x - 1, -1, -1)
     total = 0.0
     for i in steps:  # terms shrink with every step away from the mean
-        t = term(i)
+        t = _binomial_pmf(i, n, p)
         total += t
         if t <= total * 1e-12:
             break
@@ -298,8 +304,11 @@ def share_test(history: list[tuple[int, int]], n: int, *, k: int) -> ShareTest |
     strictest = next((j for j, t in enumerate(tails) if t <= negligible), len(tails) - 1)
     tails = tails[: strictest + 1]
     spiked = min(1.0, model.share * SHARE_TARGET_FACTOR)
-    power = [_binomial_tail(first + j, n, spiked) for j in range(len(tails))]
-    return ShareTest(model.share, first, tails, power)
+    # The strictest threshold's power, then one binomial term per looser step.
+    power = [_binomial_tail(first + len(tails) - 1, n, spiked)]
+    for i in range(first + len(tails) - 2, first - 1, -1):
+        power.append(min(1.0, power[-1] + _binomial_pmf(i, n, spiked)))
+    return ShareTest(model.share, first, tails, power[::-1])
 
 
 def share_thresholds(tests: Sequence[ShareTest], budget: float = SHARE_FAMILY_ALPHA) -> list[int]:
