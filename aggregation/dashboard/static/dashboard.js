@@ -127,7 +127,8 @@
       var left = ctx.p1DataIndex - 1, right = ctx.p1DataIndex;
       while (left > 0 && values[left] === null) { left--; }
       while (right < values.length - 1 && values[right] === null) { right++; }
-      var found = { empty: false, withheld: false };
+      // A withheld value drawn as a point (a version folded into "other", drawn as 0).
+      var found = { empty: false, withheld: !!(hidden[ctx.p0DataIndex] || hidden[ctx.p1DataIndex]) };
       for (var j = left + 1; j < right; j++) {
         if (values[j] === null) { found[hidden[j] ? "withheld" : "empty"] = true; }
       }
