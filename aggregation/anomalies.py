@@ -3,12 +3,15 @@
 Each check compares the newest week(s) with a trailing baseline and asks two questions: is the
 change larger than sampling noise allows (binomial for shares of installations, a rate model for
 occurrences, binomial reporting for active installations), and is it large enough to matter (a
-minimum ratio)? benchmarks/anomaly_simulation.py drives `detect_weekly` on simulated fleets and
-records detection rates and false alarms in docs/BENCHMARKS.md.
+minimum ratio)? The share tests of a week spend one false-alarm budget between them, each as
+much as buys it detection (`share_thresholds`). benchmarks/anomaly_simulation.py drives
+`detect_weekly` on simulated fleets and records detection rates and false alarms in
+docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections import defaultdict
@@ -19,10 +22,19 @@ from . import rollups as r
 from .rollups import iso_day
 from .storage.base import WeeklyRow
 
-# Significance: the share test's one-sided tail probability, the other tests in standard
-# deviations of their null model. Together they keep false alarms near 1 in 1000 evaluated
-# weeks of a steady fleet (benchmarks/anomaly_simulation.py, docs/BENCHMARKS.md).
-SHARE_ALPHA = 5e-4
+# Significance. The share tests of one week share a false-alarm budget (the sum of their
+# one-sided tails), spent where it buys detection of a SHARE_TARGET_FACTOR spike (see
+# `share_thresholds`); the other tests are in standard deviations of their null model.
+# Together they keep false alarms below 1 in 200 evaluated weeks of a steady fleet
+# (benchmarks/anomaly_simulation.py, docs/BENCHMARKS.md).
+SHARE_FAMILY_ALPHA = 2.5e-3
+SHARE_TARGET_FACTOR = 5.0
+SHARE_TARGET_POWER = 0.95
+# A test whose tail would be below this fraction of the budget is as good as off: the
+# strictest threshold any share test is given.
+SHARE_NEGLIGIBLE = 1e-4
+# An earlier week of the baseline is left out of it when its own tail is below this.
+BASELINE_OUTLIER_ALPHA = 5e-4
 RATE_SIGMAS = 4.5
 DROP_SIGMAS = 4.0
 # Practical significance: smaller changes are real but not worth an alert.
@@ -186,28 +198,166 @@ def _beta_binomial_tail(x: int, n: int, a: float, b: float) -> float:
     return total
 
 
-def _share_limit(history: list[tuple[int, int]], n: int, x: int) -> tuple[float, float] | None:
-    """(baseline share, alarm threshold) when `x` of `n` installations is a spike, else None.
+@dataclass(frozen=True, slots=True)
+class _Predictive:
+    """What an error's baseline predicts for this week's share: a beta-binomial (a, b)."""
 
-    Binomial model with the baseline's own uncertainty: the count expected this week follows
-    the beta-binomial predictive distribution of the history (half a pseudo-count each way,
-    so an error never seen before has a small, non-zero baseline); week-to-week spread beyond
-    binomial noise (over-dispersion) widens it. A spike has an upper tail below SHARE_ALPHA
-    and is at least a relative and an absolute jump; the threshold reported is the smallest
-    share that would have been one.
-    """
+    share: float
+    a: float
+    b: float
+    floor: float  # the least share worth an alert (SHARE_MIN_RATIO, SHARE_MIN_ABS)
+
+
+def _predictive(history: list[tuple[int, int]]) -> _Predictive:
+    """Binomial model with the baseline's own uncertainty: the count expected this week follows
+    the beta-binomial predictive distribution of the history (half a pseudo-count each way, so
+    an error never seen before has a small, non-zero baseline); week-to-week spread beyond
+    binomial noise (over-dispersion) widens it."""
     hits = sum(h for h, _ in history)
     total = sum(m for _, m in history)
     p = (hits + 0.5) / (total + 1)
     phi = _dispersion(history, lambda m: m * p, lambda m: m * p * (1 - p))
-    a, b = (hits + 0.5) / phi, (total - hits + 0.5) / phi
     floor = max(p * SHARE_MIN_RATIO, p + SHARE_MIN_ABS)
-    if x / n < floor or _beta_binomial_tail(x, n, a, b) >= SHARE_ALPHA:
+    return _Predictive(p, (hits + 0.5) / phi, (total - hits + 0.5) / phi, floor)
+
+
+def _share_outlier(history: list[tuple[int, int]], n: int, x: int) -> tuple[float, float] | None:
+    """(baseline share, share) when `x` of `n` in an earlier week was a spike against the rest
+    of the baseline (a fixed tail, BASELINE_OUTLIER_ALPHA), else None."""
+    model = _predictive(history)
+    if x / n < model.floor or _beta_binomial_tail(x, n, model.a, model.b) >= BASELINE_OUTLIER_ALPHA:
         return None
-    least = math.ceil(floor * n)
-    while least < x and _beta_binomial_tail(least, n, a, b) >= SHARE_ALPHA:
-        least += 1
-    return p, least / n
+    return model.share, x / n
+
+
+def _binomial_pmf(i: int, n: int, p: float) -> float:
+    """P(X = i) for X ~ Binomial(n, p)."""
+    if p <= 0.0 or p >= 1.0:
+        return float(i == (n if p >= 1.0 else 0))
+    return math.exp(
+        math.lgamma(n + 1)
+        - math.lgamma(i + 1)
+        - math.lgamma(n - i + 1)
+        + i * math.log(p)
+        + (n - i) * math.log1p(-p)
+    )
+
+
+def _binomial_tail(x: int, n: int, p: float) -> float:
+    """P(X >= x) for X ~ Binomial(n, p), summed away from the mean until the terms vanish."""
+    if x <= 0:
+        return 1.0
+    if x > n or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    upper = x > n * p
+    steps = range(x, n + 1) if upper else range(x - 1, -1, -1)
+    total = 0.0
+    for i in steps:  # terms shrink with every step away from the mean
+        t = _binomial_pmf(i, n, p)
+        total += t
+        if t <= total * 1e-12:
+            break
+    return total if upper else max(0.0, 1.0 - total)
+
+
+@dataclass(frozen=True, slots=True)
+class ShareTest:
+    """The thresholds one error's share test can be given this week, loosest first: the count
+    `first + j` costs `tails[j]` (its one-sided tail under the baseline, the false-alarm rate
+    it spends) and buys `power[j]` (the chance to catch a SHARE_TARGET_FACTOR spike)."""
+
+    share: float
+    first: int
+    tails: list[float]
+    power: list[float]
+
+
+def share_test(history: list[tuple[int, int]], n: int, *, k: int) -> ShareTest | None:
+    """The threshold ladder of one error's share test among `n` reporting installations.
+
+    The loosest threshold names at least k installations and is a practical jump (the floor);
+    the strictest has a tail below SHARE_NEGLIGIBLE of the family budget. Uses only the
+    baseline and `n`, never this week's count of the error: the allocation must not look at
+    the data it tests, or the budget would no longer bound the false alarms.
+    """
+    model = _predictive(history)
+    first = max(k, math.ceil(model.floor * n - 1e-9))
+    if first > n:
+        return None
+    negligible = SHARE_FAMILY_ALPHA * SHARE_NEGLIGIBLE
+    base = math.lgamma(n + 1) - _log_beta(model.a, model.b)
+    terms: list[float] = []
+    for i in range(first, n + 1):  # `first` is above the predictive mean: terms shrink
+        terms.append(
+            math.exp(
+                base
+                - math.lgamma(i + 1)
+                - math.lgamma(n - i + 1)
+                + _log_beta(i + model.a, n - i + model.b)
+            )
+        )
+        if terms[-1] < negligible * 1e-3 and (len(terms) < 2 or terms[-1] <= terms[-2]):
+            break
+    tails = list(itertools.accumulate(reversed(terms)))[::-1]
+    strictest = next((j for j, t in enumerate(tails) if t <= negligible), len(tails) - 1)
+    tails = tails[: strictest + 1]
+    spiked = min(1.0, model.share * SHARE_TARGET_FACTOR)
+    # The strictest threshold's power, then one binomial term per looser step.
+    power = [_binomial_tail(first + len(tails) - 1, n, spiked)]
+    for i in range(first + len(tails) - 2, first - 1, -1):
+        power.append(min(1.0, power[-1] + _binomial_pmf(i, n, spiked)))
+    return ShareTest(model.share, first, tails, power[::-1])
+
+
+def share_thresholds(tests: Sequence[ShareTest], budget: float = SHARE_FAMILY_ALPHA) -> list[int]:
+    """The count each share test of a week alarms at: its tail taken from a shared budget.
+
+    One fixed tail for every test spends the false-alarm budget badly: an error at 10 % or
+    more of a 60-installation fleet is caught almost surely at a tail of 10⁻⁷, while one at
+    5 % needs 10⁻³ to catch a 5x spike, and one at 2 % cannot show one (k installations)
+    often, whatever its tail. So the tails are allocated, and their sum never exceeds
+    `budget`, which bounds the week's false alarms by construction however many error types
+    a fleet has (each test fires under the baseline with probability its tail):
+
+    1. every test starts at its strictest threshold (a negligible tail);
+    2. each test that can reach SHARE_TARGET_POWER against a SHARE_TARGET_FACTOR spike gets
+       the tail that buys it, cheapest first, while the budget lasts;
+    3. what is left is spent one step at a time on the step that buys the most power per
+       tail (the allocation that maximises the expected number of spikes caught), and only
+       on steps that buy more power than they cost in tail: a count at least as likely under
+       the spike as under the baseline.
+    """
+    chosen = [len(t.tails) - 1 for t in tests]
+    spent = sum(t.tails[j] for t, j in zip(tests, chosen, strict=True))
+    goals = []
+    for i, t in enumerate(tests):
+        reach = [j for j, power in enumerate(t.power) if power >= SHARE_TARGET_POWER]
+        if reach and max(reach) < chosen[i]:
+            goals.append((t.tails[max(reach)] - t.tails[chosen[i]], i, max(reach)))
+    for extra, i, j in sorted(goals):
+        if spent + extra <= budget:
+            spent += extra
+            chosen[i] = j
+    while True:
+        best: tuple[float, int, float] | None = None
+        for i, t in enumerate(tests):
+            j = chosen[i]
+            if j == 0:
+                continue
+            cost = t.tails[j - 1] - t.tails[j]
+            gain = t.power[j - 1] - t.power[j]
+            if gain <= cost or spent + cost > budget:
+                continue
+            ratio = gain / cost if cost > 0 else math.inf
+            if best is None or ratio > best[0]:
+                best = (ratio, i, cost)
+        if best is None:
+            return [t.first + j for t, j in zip(tests, chosen, strict=True)]
+        _, i, cost = best
+        spent += cost
+        chosen[i] -= 1
 
 
 def _rate_limit(
@@ -241,22 +391,32 @@ def error_spikes(
     """Error types that jumped in one of the last weeks, by share or by occurrences.
 
     `affected[error][i]` = installations reporting that error in week i; `active[i]` =
-    installations reporting at all; `occurrences[error][i]` = how often it happened. An
-    alert names an error only when at least k installations had it that week.
+    installations reporting at all; `occurrences[error][i]` = how often it happened. The share
+    tests of a week share one false-alarm budget (`share_thresholds`). An alert names an
+    error only when at least k installations had it that week.
     """
     found: list[Anomaly] = []
     n = len(weeks)
-    for error, counts in affected.items():
-        occ = (occurrences or {}).get(error)
-        for i in range(max(MIN_HISTORY, n - check_weeks), n):
-            if active[i] <= 0 or counts[i] < k:
-                continue
-            window = range(max(0, i - baseline_weeks), i)
+    for i in range(max(MIN_HISTORY, n - check_weeks), n):
+        if active[i] <= 0:
+            continue
+        window = range(max(0, i - baseline_weeks), i)
+        tests: dict[str, ShareTest] = {}
+        for error, counts in affected.items():
             history = [(counts[j], active[j]) for j in window if active[j] > 0]
-            if len(history) < MIN_HISTORY:
+            if len(history) >= MIN_HISTORY:
+                test = share_test(_without_spike(history, _share_outlier), active[i], k=k)
+                if test is not None:
+                    tests[error] = test
+        limits = dict(zip(tests, share_thresholds(list(tests.values())), strict=True))
+        for error, counts in affected.items():
+            if counts[i] < k:
                 continue
-            spike = _share_limit(_without_spike(history, _share_limit), active[i], counts[i])
+            spike: tuple[float, float] | None = None
             measure, value = "share", counts[i] / active[i]
+            if error in tests and counts[i] >= limits[error]:
+                spike = (tests[error].share, limits[error] / active[i])
+            occ = (occurrences or {}).get(error)
             if spike is None and occ is not None:
                 rated = [(occ[j], counts[j]) for j in window if counts[j] > 0]
                 if len(rated) >= MIN_HISTORY:

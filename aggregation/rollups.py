@@ -24,6 +24,9 @@ FEATURE = "feature"
 ERROR = "error"
 USAGE = "usage"
 SCHEMA = "schema"
+# Dimensions where one installation can be in several buckets: a folded "other" bucket must
+# count the installations behind it, not add the buckets up (storage keeps a key table).
+MULTI_VALUED = (PRINTER_TYPE, FEATURE, ERROR)
 
 USAGE_FIELDS = (
     "job_count",

@@ -21,9 +21,7 @@ from .storage.base import Contribution, Repository, RollupRow, WeeklyRow
 
 _LOGGER = logging.getLogger(__name__)
 OTHER = "other"
-# Dimensions where one installation can be in several buckets: a folded "other" bucket must
-# count the installations behind it, not add the buckets up.
-MULTI_VALUED = (r.PRINTER_TYPE, r.FEATURE, r.ERROR)
+MULTI_VALUED = r.MULTI_VALUED
 # Dimensions that count what happened (added up over a period), not a state (newest report).
 EVENT_DIMS = frozenset({r.ERROR, r.USAGE})
 STATS_NAMES = (
@@ -525,7 +523,12 @@ class StatsService:
         return out
 
     async def feature_trends(self, days: int = 84) -> dict[str, Any]:
-        """Enabled rate of each feature week by week."""
+        """Enabled rate of each feature week by week.
+
+        A week where the feature was reported, but by fewer than k installations or with an
+        enabled (or disabled) group under k, is `suppressed: true` with no rate; a week where
+        nobody reported it has no rate and is not suppressed (no data).
+        """
         weeks, rows = await self._weekly(days, (r.FEATURE,))
         series: dict[str, dict[int, tuple[int, int]]] = defaultdict(dict)
         for row in rows:
@@ -535,16 +538,19 @@ class StatsService:
             points = []
             for w in weeks:
                 reporting, enabled = series[name].get(w, (0, 0))
-                ok = (
-                    reporting >= self._k
-                    and not (0 < enabled < self._k)
-                    and not (0 < reporting - enabled < self._k)
+                hidden = reporting > 0 and (
+                    reporting < self._k
+                    or 0 < enabled < self._k
+                    or 0 < reporting - enabled < self._k
                 )
                 points.append(
                     {
                         "week": iso_day(w),
-                        "reporting": reporting if reporting >= self._k else None,
-                        "enabled_rate": _share(enabled, reporting) if ok else None,
+                        "reporting": reporting if reporting == 0 or reporting >= self._k else None,
+                        "enabled_rate": (
+                            _share(enabled, reporting) if reporting and not hidden else None
+                        ),
+                        "suppressed": hidden,
                     }
                 )
             if any(p["enabled_rate"] is not None for p in points):

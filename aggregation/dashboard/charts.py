@@ -77,7 +77,7 @@ async def _error_trend(repository: Any, today: int, k: int) -> tuple[list[str], 
 
     The stats service has no weekly error series, so this reads the same weekly rollup the
     anomaly detector reads. A week where 1 to k-1 installations saw an error is marked
-    suppressed (drawn as such, blank in the CSV); a week where none did is 0 %.
+    suppressed; a week where none did is 0 %; a week nobody reported in has no value.
     """
     first = week_of(today - TREND_DAYS)
     weeks = [w for w in range(first, week_of(today) + 1, 7) if w + 7 <= today]
@@ -171,24 +171,19 @@ async def build_dashboard(stats: Any, repository: Any) -> Dashboard:
         *_version_charts(versions, migration),
         _geography_chart(geo),
         *_printer_charts(printers),
-        *_feature_charts(features, trends, today),
+        *_feature_charts(features, trends, today, k),
         _error_chart(errors),
     ]
     labels, series = await _error_trend(repository, today.toordinal(), k)
     charts.append(
-        Chart(
-            id="error_rate_trend",
-            title="Error-rate trend",
-            subtitle=(
-                "Share of reporting installations hit by each error type, per week "
-                f"(dashed: suppressed, 1 to {k - 1} installations)"
-            ),
-            kind="line",
-            unit="%",
-            labels=labels,
-            series=series,
+        _trend_chart(
+            "error_rate_trend",
+            "Error-rate trend",
+            "Share of reporting installations hit by each error type, per week",
+            labels,
+            series,
+            k=k,
             wide=True,
-            label_header="week",
         )
     )
     return Dashboard(
@@ -384,7 +379,42 @@ def _printer_charts(printers: dict[str, Any]) -> list[Chart]:
     ]
 
 
-def _feature_charts(features: dict[str, Any], trends: dict[str, Any], today: date) -> list[Chart]:
+def _trend_chart(
+    chart_id: str,
+    title: str,
+    subtitle: str,
+    labels: list[str],
+    series: list[Series],
+    *,
+    k: int,
+    wide: bool = False,
+) -> Chart:
+    """A weekly line chart of percentages whose k-suppressed weeks are marked as suppressed.
+
+    Every trend chart with k-suppressed weeks is made here, so a withheld week looks and
+    exports the same everywhere and never reads as missing data: on the page a shaded band
+    with a legend entry and a tooltip ("fewer than k installations"), the line dashed
+    across it; in the JSON a null value with `suppressed: true`; in the CSV the word
+    `suppressed`. A week without data stays a gap (null, not suppressed; a blank cell).
+    """
+    note = f"fewer than {k} installations"
+    return Chart(
+        id=chart_id,
+        title=title,
+        subtitle=f"{subtitle} (shaded: suppressed, {note})",
+        kind="line",
+        unit="%",
+        labels=labels,
+        series=series,
+        wide=wide,
+        label_header="week",
+        suppressed_note=note,
+    )
+
+
+def _feature_charts(
+    features: dict[str, Any], trends: dict[str, Any], today: date, k: int
+) -> list[Chart]:
     shown = [f for f in features["features"] if f["enabled_rate"] is not None]
     # Only weeks that have ended: the running week has no reports yet.
     ended = [i for i, week in enumerate(trends["weeks"]) if _ended(week, today)]
@@ -399,18 +429,20 @@ def _feature_charts(features: dict[str, Any], trends: dict[str, Any], today: dat
             series=[Series("Enabled", [_pct(f["enabled_rate"]) for f in shown])],
             label_header="feature",
         ),
-        Chart(
-            id="feature_trends",
-            title="Feature trends",
-            subtitle="Enabled rate per week (gaps: too few installations to show)",
-            kind="line",
-            unit="%",
-            labels=[trends["weeks"][i] for i in ended],
-            series=[
-                Series(f["feature"], [_pct(f["points"][i]["enabled_rate"]) for i in ended])
+        _trend_chart(
+            "feature_trends",
+            "Feature trends",
+            "Enabled rate per week",
+            [trends["weeks"][i] for i in ended],
+            [
+                Series(
+                    f["feature"],
+                    [_pct(f["points"][i]["enabled_rate"]) for i in ended],
+                    [f["points"][i]["suppressed"] for i in ended],
+                )
                 for f in trends["features"]
             ],
-            label_header="week",
+            k=k,
         ),
     ]
 

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 ChartKind = Literal["line", "area", "bar", "hbar", "doughnut"]
 Number = int | float | None
+# The CSV cell of a value withheld under k-anonymity (blank means no data).
+SUPPRESSED = "suppressed"
 
 
 @dataclass(slots=True)
@@ -17,8 +19,9 @@ class Series:
 
     name: str
     values: list[Number]
-    # True where a value is withheld (under k installations, or folded into "other"): the
-    # page draws it as suppressed and the CSV leaves the cell blank.
+    # True where a value is withheld (under k installations, or folded into "other"). In a
+    # chart with a `suppressed_note` the page marks it and the CSV cell reads "suppressed";
+    # elsewhere (a version folded into "other") the cell is blank.
     suppressed: list[bool] = field(default_factory=list)
 
 
@@ -36,6 +39,9 @@ class Chart:
     stacked: bool = False
     wide: bool = False
     label_header: str = "label"
+    # Why a suppressed value is withheld ("fewer than 5 installations"), for trends whose
+    # suppressed weeks must not read as missing data: legend, tooltip and CSV say so.
+    suppressed_note: str = ""
 
     @property
     def has_data(self) -> bool:
@@ -44,13 +50,15 @@ class Chart:
 
     def csv(self) -> str:
         """The chart's numbers as CSV: one row per label, one column per series (headers of
-        percentage columns say so)."""
+        percentage columns say so). No data is a blank cell; in a chart with a
+        `suppressed_note` a withheld value is the word `suppressed`."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         unit = f" ({self.unit})" if self.unit else ""
+        mark = SUPPRESSED if self.suppressed_note else ""
         writer.writerow([self.label_header, *(_csv_safe(s.name) + unit for s in self.series)])
         for i, label in enumerate(self.labels):
-            writer.writerow([_csv_safe(label), *(_cell(s, i) for s in self.series)])
+            writer.writerow([_csv_safe(label), *(_cell(s, i, mark) for s in self.series)])
         return out.getvalue()
 
 
@@ -127,9 +135,11 @@ class Dashboard:
         return out.getvalue()
 
 
-def _cell(series: Series, index: int) -> str:
+def _cell(series: Series, index: int, suppressed: str) -> str:
+    if index < len(series.suppressed) and series.suppressed[index]:
+        return suppressed
     value = series.values[index] if index < len(series.values) else None
-    if value is None or (index < len(series.suppressed) and series.suppressed[index]):
+    if value is None:
         return ""
     return str(round(value, 3)) if isinstance(value, float) else str(value)
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-import orjson
-
 from .base import Repository
 from .signin import _sql
 from .sql import Execute, Fetch, Work
@@ -81,25 +79,25 @@ async def first_report_counts(repository: Repository, start: int, end: int) -> t
     return int(new[0][0]), int(known[0][0])
 
 
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def installations_with_any(
     repository: Repository, since_day: int, dim: str, keys: Sequence[str]
 ) -> int:
     """Installations whose latest report (ending on or after `since_day`) has any of `keys` in
-    `dim`: the installations behind a folded 'other' bucket, each counted once."""
+    `dim`: the installations behind a folded 'other' bucket, each counted once.
+
+    Reads latest_keys (kept by the write path, one row per installation and key) through its
+    primary key, so the cost follows the installations behind the folded keys, not the fleet.
+    """
     if not keys:
         return 0
-    # installation_latest.contrib is the orjson text of [[dim, key, n, total], ...]; an entry
-    # starts with the JSON of its dim and key, which LIKE finds without parsing every row.
-    patterns = ["%" + _like(orjson.dumps([dim, key]).decode()[:-1]) + ",%" for key in keys]
-    match = " OR ".join("contrib LIKE ? ESCAPE '\\'" for _ in patterns)
-    async with _sql(repository)._read() as tx:
+    sql = _sql(repository)
+    frag, args = sql._in(list(keys))
+    async with sql._read() as tx:
         rows = await tx.fetch(
-            f"SELECT COUNT(*) FROM installation_latest WHERE period_end_day >= ? AND ({match})",
-            [since_day, *patterns],
+            "SELECT COUNT(DISTINCT k.installation_id) FROM latest_keys k "
+            "JOIN installation_latest l ON l.installation_id = k.installation_id "
+            f"WHERE k.dim = ? AND k.key {frag} AND l.period_end_day >= ?",
+            [dim, *args, since_day],
         )
     return int(rows[0][0])
 

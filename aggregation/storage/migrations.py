@@ -104,3 +104,47 @@ _V3_ALERTS = (
 )
 SQLITE_MIGRATIONS.append((ALERTS_MIGRATION, _V3_ALERTS))
 POSTGRES_MIGRATIONS.append((ALERTS_MIGRATION, _V3_ALERTS))
+
+# v4: the keys of multi-valued dimensions (printer types, features, errors) in each
+# installation's latest report, one row each, kept by the write path with the latest report
+# (aggregation/storage/sql.py). The exact "other" bucket counts the installations behind the
+# folded keys with an index instead of scanning every latest report. Existing databases are
+# filled from installation_latest.contrib ([[dim, key, n, total], ...] as JSON).
+LATEST_KEYS_MIGRATION = 4
+_LATEST_KEYS_DIMS = "('printer_type', 'feature', 'error')"  # rollups.MULTI_VALUED
+_V4_LATEST_KEYS_TABLE = """CREATE TABLE IF NOT EXISTS latest_keys (
+        dim TEXT NOT NULL,
+        key TEXT NOT NULL,
+        installation_id TEXT NOT NULL,
+        PRIMARY KEY (dim, key, installation_id)
+    )"""
+_V4_LATEST_KEYS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS latest_keys_installation ON latest_keys (installation_id)"
+)
+SQLITE_MIGRATIONS.append(
+    (
+        LATEST_KEYS_MIGRATION,
+        (
+            # The rows are their key: without a rowid SQLite keeps one b-tree for them, not two.
+            _V4_LATEST_KEYS_TABLE + " WITHOUT ROWID",
+            _V4_LATEST_KEYS_INDEX,
+            "INSERT INTO latest_keys (dim, key, installation_id) "
+            "SELECT DISTINCT json_extract(c.value, '$[0]'), json_extract(c.value, '$[1]'), "
+            "l.installation_id FROM installation_latest l, json_each(l.contrib) c "
+            f"WHERE json_extract(c.value, '$[0]') IN {_LATEST_KEYS_DIMS}",
+        ),
+    )
+)
+POSTGRES_MIGRATIONS.append(
+    (
+        LATEST_KEYS_MIGRATION,
+        (
+            _V4_LATEST_KEYS_TABLE,
+            _V4_LATEST_KEYS_INDEX,
+            "INSERT INTO latest_keys (dim, key, installation_id) "
+            "SELECT DISTINCT c.value ->> 0, c.value ->> 1, l.installation_id "
+            "FROM installation_latest l, jsonb_array_elements(l.contrib::jsonb) c "
+            f"WHERE c.value ->> 0 IN {_LATEST_KEYS_DIMS}",
+        ),
+    )
+)

@@ -13,7 +13,7 @@ import orjson
 from printernizer_usage_core.models import AggregatedStats
 from pydantic import ValidationError
 
-from ..rollups import contributions, period_week, week_of
+from ..rollups import MULTI_VALUED, contributions, period_week, week_of
 from .base import (
     Contribution,
     DailyActivity,
@@ -111,6 +111,13 @@ def _stored_contributions(text: str) -> list[Contribution]:
 
 # (period_start_day, period_end_day, contributions) of an installation's latest report.
 type _Latest = tuple[int, int, list[Contribution]]
+
+
+def _multi_keys(latest: _Latest | None) -> set[tuple[str, str]]:
+    """The (dim, key) pairs of multi-valued dimensions in a latest report (latest_keys rows)."""
+    if latest is None:
+        return set()
+    return {(dim, key) for dim, key, _, _ in latest[2] if dim in MULTI_VALUED}
 
 
 @dataclass(slots=True)
@@ -307,6 +314,29 @@ class SqlRepository:
             ],
         )
         yield from self._apply_delta("latest_rollup", "day", delta)
+        yield from self._update_latest_keys(
+            {iid: (latest.get(iid), current[iid]) for iid in changed}
+        )
+
+    def _update_latest_keys(self, changes: dict[str, tuple[_Latest | None, _Latest]]) -> Work[None]:
+        """Keep latest_keys equal to the multi-valued keys of each latest report: only the keys
+        that changed are written (an installation's printer types and features rarely do)."""
+        gone: list[tuple[str, str, str]] = []
+        added: list[tuple[str, str, str]] = []
+        for iid, (old, new) in changes.items():
+            before, after = _multi_keys(old), _multi_keys(new)
+            gone += [(dim, key, iid) for dim, key in sorted(before - after)]
+            added += [(dim, key, iid) for dim, key in sorted(after - before)]
+        if gone:
+            yield Many(
+                "DELETE FROM latest_keys WHERE dim = ? AND key = ? AND installation_id = ?", gone
+            )
+        if added:
+            yield Many(
+                "INSERT INTO latest_keys (dim, key, installation_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (dim, key, installation_id) DO NOTHING",
+                added,
+            )
 
     def _apply_delta(self, table: str, bucket: str, delta: Delta) -> Work[None]:
         rows = _delta_rows(delta)
@@ -384,7 +414,7 @@ class SqlRepository:
         deleted = yield Execute(
             "DELETE FROM submissions WHERE installation_id = ?", [installation_id]
         )
-        for table in ("installation_latest", "installations", "rate_limits"):
+        for table in ("latest_keys", "installation_latest", "installations", "rate_limits"):
             yield Execute(f"DELETE FROM {table} WHERE installation_id = ?", [installation_id])
         return deleted
 
@@ -395,6 +425,11 @@ class SqlRepository:
     def _purge(self, before_day: int, now_hour: int) -> Work[PurgeResult]:
         submissions = yield Execute(
             "DELETE FROM submissions WHERE period_end_day < ?", [before_day]
+        )
+        yield Execute(
+            "DELETE FROM latest_keys WHERE installation_id IN (SELECT installation_id "
+            "FROM installation_latest WHERE period_end_day < ?)",
+            [before_day],
         )
         yield Execute("DELETE FROM installation_latest WHERE period_end_day < ?", [before_day])
         yield Execute("DELETE FROM latest_rollup WHERE day < ?", [before_day])

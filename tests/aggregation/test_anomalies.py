@@ -97,3 +97,65 @@ def test_simulation_benchmark_runs_the_detector() -> None:
     lines = [line for line in result.stdout.splitlines() if line.startswith("| drop 40 %")]
     assert len(lines) == 1
     assert "20/20" in lines[0].split("|")[-2], "300 installations: every drop found"
+
+
+# A 60-installation fleet (55 report each week) with errors at 5 %, 10 %, 20 % and 55 %.
+STEADY_ERRORS = {
+    "LowShareError": [3, 2, 4, 3, 2, 3, 3, 4],
+    "MidShareError": [5, 6, 5, 6, 5, 5, 6, 5],
+    "CommonError": [11, 12, 10, 11, 12, 11, 10, 11],
+    "HighBaselineError": [30, 31, 29, 30, 30, 31, 30, 29],
+}
+
+
+def _tests(errors: dict[str, list[int]], n: int) -> list[anomalies.ShareTest]:
+    tests = [anomalies.share_test([(c, n) for c in counts], n, k=5) for counts in errors.values()]
+    assert all(t is not None for t in tests)
+    return [t for t in tests if t is not None]
+
+
+def test_share_budget_goes_where_it_buys_detection() -> None:
+    tests = _tests(STEADY_ERRORS, 55)
+    limits = anomalies.share_thresholds(tests)
+    tails = {
+        name: t.tails[x - t.first] for name, t, x in zip(STEADY_ERRORS, tests, limits, strict=True)
+    }
+    # The 5 % error needs a larger tail than one fixed tail (5e-4) to catch a 5x spike; errors
+    # that common are caught almost surely at a negligible one.
+    assert tails["LowShareError"] > 5e-4
+    assert tails["CommonError"] < 1e-6 and tails["HighBaselineError"] < 1e-6
+    assert sum(tails.values()) <= anomalies.SHARE_FAMILY_ALPHA
+
+
+def test_spike_of_a_5_percent_error_at_60_installations() -> None:
+    # 10 of 55 (18 %) after ~3 a week: one fixed tail of 5e-4 needed 12 to alarm.
+    affected = {name: [*counts, counts[-1]] for name, counts in STEADY_ERRORS.items()}
+    affected["LowShareError"][-1] = 10
+    weeks = WEEKS[:9]
+    found = anomalies.error_spikes(weeks, affected, [55] * 9, k=5, check_weeks=1)
+    assert [(a.subject, a.measure, a.installations) for a in found] == [
+        ("LowShareError", "share", 10)
+    ]
+    assert found[0].threshold <= 10 / 55 and 0.05 < found[0].baseline < 0.06
+    # One count less is within the noise of that baseline.
+    affected["LowShareError"][-1] = 9
+    assert anomalies.error_spikes(weeks, affected, [55] * 9, k=5, check_weeks=1) == []
+
+
+def test_share_tails_stay_within_the_budget_however_many_errors() -> None:
+    rng = random.Random(5)
+    for types in (1, 5, 40):
+        n = rng.randint(25, 300)
+        errors = {
+            f"E{i}": [rng.binomialvariate(n, share) for _ in range(8)]
+            for i, share in enumerate(rng.uniform(0.0, 0.6) for _ in range(types))
+        }
+        tests = [
+            t
+            for t in (anomalies.share_test([(c, n) for c in v], n, k=5) for v in errors.values())
+            if t is not None
+        ]
+        limits = anomalies.share_thresholds(tests)
+        spent = sum(t.tails[x - t.first] for t, x in zip(tests, limits, strict=True))
+        assert spent <= anomalies.SHARE_FAMILY_ALPHA
+        assert all(x >= 5 for x in limits), "an alert names at least k installations"

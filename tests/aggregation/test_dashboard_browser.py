@@ -251,3 +251,105 @@ async def test_reports_panel_in_chromium(
     finally:
         await asyncio.to_thread(stack.close)
     assert len(smtp_sink.messages) == 1
+
+
+# Per trend chart, the drawing of a week column: the share of a thin strip's pixels painted
+# (a suppressed week is shaded from top to bottom; a week without data is not), and the
+# tooltip shown when the pointer rests on the week's marker on the axis.
+WEEK_COLUMN = """
+([canvas, j]) => {
+  const chart = Chart.getChart(canvas);
+  chart.update('none');  // drawn now, without animation
+  const ratio = chart.currentDevicePixelRatio, area = chart.chartArea;
+  const x = Math.round(chart.scales.x.getPixelForValue(j) * ratio);
+  const top = Math.round(area.top * ratio), bottom = Math.round(area.bottom * ratio);
+  const data = canvas.getContext('2d').getImageData(x - 2, top, 5, bottom - top).data;
+  let painted = 0;
+  for (let i = 3; i < data.length; i += 4) { if (data[i] > 0) painted++; }
+  return painted / (data.length / 4);
+}
+"""
+MARKS = """
+(canvas) => {
+  const chart = Chart.getChart(canvas);
+  const index = chart.data.datasets.findIndex((d) => d.suppressedNames);
+  const marks = chart.data.datasets[index];
+  return {
+    label: marks.label,
+    legend: chart.legend.legendItems.map((item) => item.text),
+    marked: marks.data.map((v) => v !== null),
+    lines: chart.data.datasets.filter((d) => !d.suppressedNames).map((d) => d.data),
+    points: chart.getDatasetMeta(index).data.map((p) => [p.x, p.y]),
+  };
+}
+"""
+TOOLTIP = """
+(canvas) => {
+  const tip = Chart.getChart(canvas).tooltip;
+  return tip && tip.body ? tip.body.flatMap((b) => b.lines).join(' | ') : '';
+}
+"""
+
+
+async def test_suppressed_weeks_in_chromium(tmp_path: Path, chromium: str) -> None:
+    """Feature and error-rate trends mark k-suppressed weeks (band, legend, tooltip) and leave
+    a week without data a plain gap."""
+    from playwright.async_api import async_playwright
+    from test_dashboard_figures import suppressed_and_empty_weeks
+
+    from aggregation.demo_data import load_into_repository
+    from aggregation.storage import open_repository
+
+    repository = await open_repository(f"sqlite:///{tmp_path / 'agg.db'}")
+    try:
+        await load_into_repository(repository, suppressed_and_empty_weeks(datetime.now(UTC).date()))
+    finally:
+        await repository.close()
+    stack = contextlib.ExitStack()
+    base = await asyncio.to_thread(stack.enter_context, _serve(tmp_path, DEMO_DATA="false"))
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page(viewport={"width": 1440, "height": 900})
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                await page.goto(f"{base}/dashboard/login")
+                await page.fill("#api_key", ADMIN_KEY)
+                await page.click("button[type=submit]")
+                await page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+                for chart_id, series in (
+                    ("feature_trends", "auto_job_creation"),
+                    ("error_rate_trend", "TimeoutError"),
+                ):
+                    canvas = page.locator(f"#chart-{chart_id} canvas")
+                    await canvas.scroll_into_view_if_needed()
+                    marks = await canvas.evaluate(MARKS)
+                    note = "Suppressed (fewer than 5 installations)"
+                    assert marks["label"] == note and note in marks["legend"], chart_id
+                    # The six newest weeks: shown, suppressed, no data, shown, suppressed, shown.
+                    n = len(marks["marked"])
+                    assert marks["marked"][-6:] == [False, True, False, False, True, False]
+                    assert all(v is None for v in marks["lines"][0][-5:-3]), "no point drawn"
+                    suppressed, empty = n - 5, n - 4
+                    column = [
+                        await page.evaluate(WEEK_COLUMN, [await canvas.element_handle(), j])
+                        for j in (suppressed, empty)
+                    ]
+                    assert column[0] > 0.9, f"{chart_id}: the suppressed week is shaded"
+                    assert column[1] < 0.2, f"{chart_id}: a week without data is a gap"
+                    box = await canvas.bounding_box()
+                    assert box is not None
+                    x, y = marks["points"][suppressed]
+                    await page.mouse.move(box["x"] + x, box["y"] + y - 2)
+                    await page.wait_for_function(
+                        f"(c) => ({TOOLTIP})(c).includes('fewer than 5')",
+                        arg=await canvas.element_handle(),
+                    )
+                    tooltip = await canvas.evaluate(TOOLTIP)
+                    assert f"Suppressed, fewer than 5 installations: {series}" in tooltip
+                assert not errors, errors
+            finally:
+                await browser.close()
+    finally:
+        await asyncio.to_thread(stack.close)

@@ -99,7 +99,64 @@ async def test_flat_growth_is_a_chart_and_suppressed_weeks_are_marked(app: Quart
     )
     rows = await _csv(app, "error_rate_trend")
     assert rows[0] == ["week", "TimeoutError (%)"]
-    assert {row[1] for row in rows[1:]} <= {"", "75.0"} and "" in {row[1] for row in rows[1:]}
+    cells = [row[1] for row in rows[1:]]
+    assert set(cells) <= {"", "75.0", "suppressed"} and "suppressed" in cells
+
+
+def suppressed_and_empty_weeks(today: date) -> list:  # type: ignore[type-arg]
+    """Ten installations over six ended weeks (newest first): shown, suppressed, shown, no
+    reports at all, suppressed, shown. Shown weeks: auto_job_creation enabled in 5 of 10 and
+    TimeoutError in 6; suppressed weeks: 2 of each (under k = 5)."""
+    monday = today - timedelta(days=today.weekday())
+    ids = [uuid.uuid4() for _ in range(10)]
+    reports = []
+    for weeks_back, shown in ((1, True), (2, False), (3, True), (5, False), (6, True)):
+        end = monday - timedelta(days=7 * (weeks_back - 1))
+        for n, iid in enumerate(ids):
+            errors = {"TimeoutError": 1} if n < (6 if shown else 2) else {}
+            features = {"auto_job_creation": n < (5 if shown else 2)}
+            reports.append(make_stats(iid, period=_ending(end), errors=errors, features=features))
+    return reports
+
+
+async def test_suppressed_weeks_are_not_missing_data(app: Quart) -> None:
+    today = datetime.now(UTC).date()
+    await _store(app, suppressed_and_empty_weeks(today))
+    weeks = (await app.config["STATS"].feature_trends(84))["features"][0]["points"][-7:-1]
+    assert [(p["enabled_rate"], p["suppressed"]) for p in weeks] == [
+        (0.5, False),
+        (None, True),
+        (None, False),  # nobody reported: no data, not suppressed
+        (0.5, False),
+        (None, True),
+        (0.5, False),
+    ]
+    assert [p["reporting"] for p in weeks] == [10, 10, 0, 10, 10, 10]
+    data = await (await app.test_client().get("/dashboard/data.json", headers=ADMIN)).get_json()
+    by_id = {c["id"]: c for c in data["charts"]}
+    for chart_id, shown in (("feature_trends", 50.0), ("error_rate_trend", 60.0)):
+        chart = by_id[chart_id]
+        assert chart["suppressed_note"] == "fewer than 5 installations"
+        assert "suppressed, fewer than 5 installations" in chart["subtitle"]
+        series = chart["series"][0]
+        pairs = list(zip(series["values"], series["suppressed"], strict=True))[-6:]
+        assert pairs == [
+            (shown, False),
+            (None, True),
+            (None, False),
+            (shown, False),
+            (None, True),
+            (shown, False),
+        ], chart_id
+        rows = await _csv(app, chart_id)
+        assert [row[1] for row in rows[-6:]] == [
+            str(shown),
+            "suppressed",
+            "",
+            str(shown),
+            "suppressed",
+            str(shown),
+        ], chart_id
 
 
 async def test_csv_units_blank_folded_versions_and_kpis(app: Quart) -> None:

@@ -70,6 +70,72 @@
     });
   }
 
+  var SUPPRESSED_COLOR = "#64748b";
+
+  // Weeks withheld under k-anonymity: indexes where any series is suppressed, and which.
+  function suppressedWeeks(spec) {
+    if (!spec.suppressed_note) { return null; }
+    var names = spec.labels.map(function () { return []; });
+    spec.series.forEach(function (s) {
+      (s.suppressed || []).forEach(function (hidden, j) { if (hidden) { names[j].push(s.name); } });
+    });
+    return names.some(function (n) { return n.length; }) ? names : null;
+  }
+
+  // One dataset for every trend chart's suppressed weeks: a marker on the axis (the hover
+  // target of the tooltip) and the legend entry; the band plugin shades its weeks.
+  function suppressedDataset(spec, names) {
+    return {
+      label: "Suppressed (" + spec.suppressed_note + ")",
+      data: names.map(function (n) { return n.length ? 0 : null; }),
+      suppressedNames: names,
+      showLine: false,
+      pointStyle: "crossRot",
+      pointRadius: 6,
+      pointHoverRadius: 7,
+      borderWidth: 2,
+      borderColor: SUPPRESSED_COLOR,
+      backgroundColor: "rgba(100,116,139,0.18)"
+    };
+  }
+
+  var suppressedBands = {
+    id: "suppressedBands",
+    beforeDatasetsDraw: function (chart) {
+      var index = chart.data.datasets.findIndex(function (d) { return d.suppressedNames; });
+      if (index < 0 || !chart.isDatasetVisible(index)) { return; }
+      var x = chart.scales.x, area = chart.chartArea, ctx = chart.ctx;
+      var last = chart.data.labels.length - 1;
+      ctx.save();
+      ctx.fillStyle = "rgba(100,116,139,0.14)";
+      chart.data.datasets[index].suppressedNames.forEach(function (names, j) {
+        if (!names.length) { return; }
+        var at = x.getPixelForValue(j);
+        var left = j > 0 ? (x.getPixelForValue(j - 1) + at) / 2 : area.left;
+        var right = j < last ? (x.getPixelForValue(j + 1) + at) / 2 : area.right;
+        ctx.fillRect(left, area.top, right - left, area.bottom - area.top);
+      });
+      ctx.restore();
+    }
+  };
+
+  // What lies between the drawn points around a line segment: Chart.js styles a spanned gap
+  // step by step (p0 and p1 one index apart, skipped points included), so every step of a
+  // gap must answer for the whole gap.
+  function gapBetween(values, hidden) {
+    return function (ctx) {
+      var left = ctx.p1DataIndex - 1, right = ctx.p1DataIndex;
+      while (left > 0 && values[left] === null) { left--; }
+      while (right < values.length - 1 && values[right] === null) { right++; }
+      // A withheld value drawn as a point (a version folded into "other", drawn as 0).
+      var found = { empty: false, withheld: !!(hidden[ctx.p0DataIndex] || hidden[ctx.p1DataIndex]) };
+      for (var j = left + 1; j < right; j++) {
+        if (values[j] === null) { found[hidden[j] ? "withheld" : "empty"] = true; }
+      }
+      return found;
+    };
+  }
+
   function chartConfig(spec) {
     var kind = spec.kind;
     var circular = kind === "doughnut";
@@ -91,14 +157,13 @@
         ds.borderWidth = 2;
         if (s.suppressed && s.suppressed.some(Boolean)) {
           // Suppressed weeks (under k installations) are bridged by a dashed line, so they
-          // read as "withheld", not as missing data.
-          var hidden = s.suppressed;
+          // read as "withheld"; a gap with a week without data stays a gap.
+          var gap = gapBetween(s.values, s.suppressed);
           ds.spanGaps = true;
           ds.segment = {
-            borderDash: function (ctx) {
-              return hidden.slice(ctx.p0DataIndex + 1, ctx.p1DataIndex).some(Boolean) ||
-                hidden[ctx.p0DataIndex] || hidden[ctx.p1DataIndex] ? [4, 4] : undefined;
-            }
+            borderColor: function (ctx) { return gap(ctx).empty ? "transparent" : undefined; },
+            backgroundColor: function (ctx) { return gap(ctx).empty ? "transparent" : undefined; },
+            borderDash: function (ctx) { return gap(ctx).withheld ? [4, 4] : undefined; }
           };
         }
       } else {
@@ -108,6 +173,8 @@
       }
       return ds;
     });
+    var suppressed = kind === "line" ? suppressedWeeks(spec) : null;
+    if (suppressed) { datasets.push(suppressedDataset(spec, suppressed)); }
     var stacked = !!spec.stacked || kind === "area";
     var percent = spec.unit === "%";
     var options = {
@@ -117,13 +184,17 @@
       interaction: { mode: circular ? "nearest" : "index", intersect: circular },
       plugins: {
         legend: {
-          display: circular || spec.series.length > 1,
+          display: circular || datasets.length > 1,
           position: circular ? "right" : "bottom",
           labels: { boxWidth: 12, usePointStyle: true }
         },
         tooltip: {
           callbacks: {
             label: function (ctx) {
+              if (ctx.dataset.suppressedNames) {
+                return " Suppressed, " + spec.suppressed_note + ": " +
+                  ctx.dataset.suppressedNames[ctx.dataIndex].join(", ");
+              }
               var v = horizontal ? ctx.parsed.x : (circular ? ctx.parsed : ctx.parsed.y);
               return " " + (ctx.dataset.label || ctx.label) + ": " + formatValue(v, spec.unit);
             }
@@ -149,7 +220,8 @@
     return {
       type: circular ? "doughnut" : (lineLike ? "line" : "bar"),
       data: { labels: spec.labels, datasets: datasets },
-      options: options
+      options: options,
+      plugins: suppressed ? [suppressedBands] : []
     };
   }
 
