@@ -211,8 +211,8 @@ class Intake:
         tokens = string_tokens(raw)
         check_strings(tokens)
         if runs_inline(tokens):
-            return _privacy_then_schema(raw, data)
-        return await self._off_loop.run(_privacy_then_schema, raw, data)
+            return _privacy_then_schema(raw, data, tokens)
+        return await self._off_loop.run(_privacy_then_schema, raw, data, tokens)
 
     async def _stored(self, writer: GroupCommitWriter, record: SubmissionRecord) -> str | None:
         try:
@@ -233,8 +233,8 @@ class Intake:
             raise ApiError(403, "wrong submit key", reason="wrong_key")
 
 
-def _privacy_then_schema(raw: bytes, data: dict[str, Any]) -> AggregatedStats:
-    privacy_check(raw, data)
+def _privacy_then_schema(raw: bytes, data: dict[str, Any], tokens: list[bytes]) -> AggregatedStats:
+    privacy_check(raw, data, tokens)
     try:
         return validate(data)
     except OverflowError:

@@ -93,15 +93,16 @@ def unescape(token: bytes) -> str:
     return orjson.loads(b'"' + token + b'"') if b"\\" in token else token.decode()
 
 
-def privacy_check(raw: bytes, data: dict[str, Any]) -> None:
+def privacy_check(raw: bytes, data: dict[str, Any], tokens: list[bytes] | None = None) -> None:
     """Defence in depth: refuse anything that looks personal, anywhere in the body.
 
     Scans every string of the raw body, keys included, at any depth. `data` is the decoded
     body; it names the fixed-format values (ids, times) that the detectors would mistake for
     serials or IPv6 addresses, which are exempt when (and only when) they have that format.
+    `tokens` is `string_tokens(raw)` when the caller has it already.
     """
     exempt: dict[str, int] | None = None
-    for token in string_tokens(raw):
+    for token in string_tokens(raw) if tokens is None else tokens:
         if token in _HARMLESS:
             continue
         text = unescape(token)

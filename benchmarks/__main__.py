@@ -14,6 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = (
     ("Core engine", [sys.executable, "-m", "benchmarks.core_engine"]),
     ("Host latency while sending", [sys.executable, "benchmarks/submitter_host_latency.py"]),
+    (
+        "Aggregation server: one SQLite commit",
+        [sys.executable, "benchmarks/aggregation_commit_cost.py"],
+    ),
     ("Aggregation server: ingest over HTTP", [sys.executable, "benchmarks/aggregation_ingest.py"]),
     ("Aggregation server: /stats/overview", [sys.executable, "benchmarks/aggregation_overview.py"]),
     (

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,10 @@ class Postgres:
 class Server:
     """The aggregation server as a subprocess (`python -m aggregation`)."""
 
-    def __init__(self, database_url: str, **env: str) -> None:
+    def __init__(
+        self, database_url: str, *, command: Sequence[str] = ("-m", "aggregation"), **env: str
+    ) -> None:
+        self.command = list(command)  # what the Python interpreter runs: the server by default
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -174,7 +178,7 @@ class Server:
     def launch(self) -> None:
         """Start the process (not waiting for it to be ready)."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregation"],
+            [sys.executable, *self.command],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,

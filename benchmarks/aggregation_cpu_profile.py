@@ -2,11 +2,14 @@
 
     .venv/bin/python benchmarks/aggregation_cpu_profile.py                 # c=1, 3,000 reports
     .venv/bin/python benchmarks/aggregation_cpu_profile.py --concurrency 64 --py-spy py-spy
+    .venv/bin/python benchmarks/aggregation_cpu_profile.py --app server,quart,bare --repeat 3
 
 Starts `python -m aggregation` (SQLite, one worker), warms it up, sends distinct reports with
 benchmarks/loadgen.py and prints each server thread's user and system CPU per submission
 (from /proc/<pid>/task). With `--py-spy` (py-spy from PyPI, not a project dependency) it
-also samples the threads holding the GIL and prints the functions by inclusive share.
+also samples the threads holding the GIL and prints the functions by inclusive share. With
+`--app` it measures, in turn, the server as shipped, POST /submit through Quart's own route,
+and hypercorn alone answering it (benchmarks/serve_variant.py): each layer's share.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from aggregation_common import Server
 from aggregation_ingest import load, write_bodies
 
 Ticks = dict[str, tuple[int, int]]
+VARIANT = Path(__file__).resolve().parent / "serve_variant.py"
+APPS = ("server", "quart", "bare")
 
 
 def thread_ticks(pid: int) -> Ticks:
@@ -83,10 +88,38 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--py-spy", help="path of the py-spy executable (sampling is off without)")
     parser.add_argument("--top", type=int, default=40, help="functions to print")
+    parser.add_argument(
+        "--app",
+        type=lambda text: text.split(","),
+        default=["server"],
+        help="comma-separated, run in turn: server (as shipped), quart (POST /submit through "
+        "Quart's route), bare (hypercorn reading the body and answering 201); see "
+        "benchmarks/serve_variant.py",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds over --app (interleaved)")
     args = parser.parse_args()
+    unknown = set(args.app) - set(APPS)
+    if unknown:
+        parser.error(f"unknown --app {', '.join(sorted(unknown))} (choose from {', '.join(APPS)})")
+    results: dict[str, list[float]] = {app: [] for app in args.app}
+    for _ in range(args.repeat):
+        for app in args.app:
+            results[app].append(await profile(app, args))
+    if args.repeat > 1:
+        for app, values in results.items():
+            values.sort()
+            print(
+                f"{app}, c={args.concurrency}: median {values[len(values) // 2]:.3f} ms CPU per "
+                f"submission ({values[0]:.3f}-{values[-1]:.3f}, {len(values)} runs)"
+            )
+
+
+async def profile(app: str, args: argparse.Namespace) -> float:
+    """One server of kind `app` under load: prints its CPU split; its CPU ms per submission."""
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        server = Server(f"sqlite:///{tmp}/profile.db", WORKERS="1")
+        command = ("-m", "aggregation") if app == "server" else (str(VARIANT), app)
+        server = Server(f"sqlite:///{tmp}/profile.db", command=command, WORKERS="1")
         await server.start()
         assert server.proc is not None
         try:
@@ -107,8 +140,9 @@ async def main() -> None:
             server.stop()
         per_tick = 1000 / os.sysconf("SC_CLK_TCK") / args.requests
         print(
-            f"c={args.concurrency}: {run.cpu_ms:.3f} ms CPU per submission, {run.rate:.0f}/s, "
-            f"p50 {run.p50:.1f} ms, load average {run.load_average:.1f}"
+            f"{app}, c={args.concurrency}: {run.cpu_ms:.3f} ms CPU per submission, "
+            f"{run.rate:.0f}/s, p50 {run.p50:.1f} ms, load average {run.load_average:.1f}",
+            flush=True,
         )
         for thread, (user, system) in after.items():
             user0, system0 = before.get(thread, (0, 0))
@@ -121,6 +155,7 @@ async def main() -> None:
             print("functions by share of GIL-holding samples (inclusive):")
             for share, name in top_functions(tmp / "raw.txt", args.top):
                 print(f"  {share:5.1f} %  {name}")
+        return run.cpu_ms
 
 
 if __name__ == "__main__":
