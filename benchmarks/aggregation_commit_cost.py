@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/aggregation_commit_cost.py
     .venv/bin/python benchmarks/aggregation_commit_cost.py --without-rowid \\
         installations,rate_limits,latest_rollup,weekly_rollup
+    .venv/bin/python benchmarks/aggregation_commit_cost.py --returning
 
 Writes distinct reports, one per transaction, through the SQLite repository (the write path of
 POST /submit at concurrency 1), on two database files in turns of 100 commits: the schema as
@@ -10,6 +11,10 @@ shipped, and the same schema with the tables named by `--without-rowid` rebuilt 
 (an experiment; without it both files are alike, which shows the noise). Prints, per commit,
 the thread time of each statement (on the event loop's thread), of COMMIT (on the writer
 thread: WAL writes and the fdatasync) and the WAL frames written.
+
+By default every report is a new installation's first (the ingest benchmark's load). With
+`--returning` each installation sent last week's report first (written beforehand, in batches)
+and the timed commits are this week's reports of known installations: the weekly case.
 """
 
 from __future__ import annotations
@@ -135,6 +140,11 @@ async def main() -> None:
         default=[],
         help="comma-separated tables to rebuild WITHOUT ROWID in the second file",
     )
+    parser.add_argument(
+        "--returning",
+        action="store_true",
+        help="time this week's reports of installations that sent last week's (not new ones)",
+    )
     args = parser.parse_args()
     _instrument()
     hour = hour_number(datetime.now(UTC))
@@ -147,6 +157,16 @@ async def main() -> None:
         paths = {"as shipped": Path(tmp_name) / "a.db", "variant": Path(tmp_name) / "b.db"}
         repos = {name: await SqliteRepository.open(f"sqlite:///{p}") for name, p in paths.items()}
         await _rebuild_without_rowid(repos["variant"], args.without_rowid)
+        if args.returning:
+            earlier = [
+                to_record(make_stats(i, 1), original_schema="2.0", received_day=today())
+                for i in range(len(records))
+            ]
+            for repo in repos.values():
+                for start in range(0, len(earlier), 200):
+                    await repo.write_batch(
+                        earlier[start : start + 200], rate_limit_per_hour=1000, now_hour=hour
+                    )
         for repo in repos.values():
             if repo._checkpoints is not None:  # the WAL grows only: its size counts the frames
                 repo._checkpoints.cancel()
@@ -169,7 +189,11 @@ async def main() -> None:
         for repo in repos.values():
             await repo.close()
     label = f"WITHOUT ROWID: {', '.join(args.without_rowid) or '(none)'}"
-    print(f"{count} single-report commits per file; medians over {args.blocks} blocks, µs/commit")
+    kind = "returning installations' weekly" if args.returning else "new installations' first"
+    print(
+        f"{count} single-report commits per file ({kind} reports); medians over "
+        f"{args.blocks} blocks, µs/commit"
+    )
     print(f"| | as shipped | {label} |")
     print("|---|---|---|")
     for kind in sorted({k for block in rows["as shipped"] for k in block[0]}):

@@ -3,13 +3,16 @@
     .venv/bin/python benchmarks/aggregation_cpu_profile.py                 # c=1, 3,000 reports
     .venv/bin/python benchmarks/aggregation_cpu_profile.py --concurrency 64 --py-spy py-spy
     .venv/bin/python benchmarks/aggregation_cpu_profile.py --app server,quart,bare --repeat 3
+    .venv/bin/python benchmarks/aggregation_cpu_profile.py --returning --repeat 3
 
 Starts `python -m aggregation` (SQLite, one worker), warms it up, sends distinct reports with
 benchmarks/loadgen.py and prints each server thread's user and system CPU per submission
 (from /proc/<pid>/task). With `--py-spy` (py-spy from PyPI, not a project dependency) it
 also samples the threads holding the GIL and prints the functions by inclusive share. With
 `--app` it measures, in turn, the server as shipped, POST /submit through Quart's own route,
-and hypercorn alone answering it (benchmarks/serve_variant.py): each layer's share.
+and hypercorn alone answering it (benchmarks/serve_variant.py): each layer's share. The
+timed reports are new installations' first ones; with `--returning` they are this week's
+reports of installations whose last week's report was sent (untimed) before: the weekly case.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aggregation_common import Server
-from aggregation_ingest import load, write_bodies
+from aggregation_ingest import load, write_bodies, write_week
 
 Ticks = dict[str, tuple[int, int]]
 VARIANT = Path(__file__).resolve().parent / "serve_variant.py"
@@ -97,6 +100,11 @@ async def main() -> None:
         "benchmarks/serve_variant.py",
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds over --app (interleaved)")
+    parser.add_argument(
+        "--returning",
+        action="store_true",
+        help="time this week's reports of installations that sent last week's (not new ones)",
+    )
     args = parser.parse_args()
     unknown = set(args.app) - set(APPS)
     if unknown:
@@ -125,7 +133,13 @@ async def profile(app: str, args: argparse.Namespace) -> float:
         try:
             write_bodies(tmp / "warm.jsonl", 300)
             load(server, tmp / "warm.jsonl", "--concurrency", "8")
-            write_bodies(tmp / "bodies.jsonl", args.requests)
+            if args.returning:
+                installations = range(1_000_000, 1_000_000 + args.requests)
+                write_week(tmp / "earlier.jsonl", installations, weeks_ago=1)
+                load(server, tmp / "earlier.jsonl", "--concurrency", "8")
+                write_week(tmp / "bodies.jsonl", installations, weeks_ago=0)
+            else:
+                write_bodies(tmp / "bodies.jsonl", args.requests)
             spy = None
             if args.py_spy:
                 spy = start_py_spy(args.py_spy, server.proc.pid, tmp / "raw.txt")
@@ -141,7 +155,8 @@ async def profile(app: str, args: argparse.Namespace) -> float:
         per_tick = 1000 / os.sysconf("SC_CLK_TCK") / args.requests
         print(
             f"{app}, c={args.concurrency}: {run.cpu_ms:.3f} ms CPU per submission, "
-            f"{run.rate:.0f}/s, p50 {run.p50:.1f} ms, load average {run.load_average:.1f}",
+            f"{run.rate:.0f}/s, p50 {run.p50:.1f} ms, load average {run.load_average:.1f}"
+            + (f", NOT 201: {run.errors}" if run.errors else ""),
             flush=True,
         )
         for thread, (user, system) in after.items():

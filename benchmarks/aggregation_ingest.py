@@ -64,6 +64,13 @@ def write_bodies(path: Path, count: int) -> None:
             out.write(json.dumps(payload(next(_COUNTER)), separators=(",", ":")) + "\n")
 
 
+def write_week(path: Path, installations: range, weeks_ago: int) -> None:
+    """The reports of installations number `installations` for the week `weeks_ago` back."""
+    with path.open("w") as out:
+        for i in installations:
+            out.write(json.dumps(payload(i, weeks_ago), separators=(",", ":")) + "\n")
+
+
 def load(server: Server, bodies: Path, *args: str) -> Run:
     """Run the load generator once; the server's CPU time is read around it."""
     out = bodies.with_suffix(".result.json")
