@@ -30,6 +30,10 @@ SCRIPTS = (
         [sys.executable, "benchmarks/aggregation_hostile.py"],
     ),
     ("Anomaly detection on simulated fleets", [sys.executable, "benchmarks/anomaly_simulation.py"]),
+    (
+        "Anomaly detection: the ceiling of any share test",
+        [sys.executable, "benchmarks/anomaly_share_bound.py"],
+    ),
     ("Adoption by Printernizer", [sys.executable, "-m", "benchmarks.printernizer_adoption"]),
 )
 
