@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from quart.typing import TestClientProtocol
 sys.path.insert(0, str(Path(__file__).parent))
 
 from aggregation.app import create_app
+from aggregation.dashboard.throttle import LoginLimits
 from aggregation.settings import Settings
 
 ADMIN_KEY = "test-admin-key-0123456789"
@@ -203,3 +205,17 @@ async def app(make_settings: Callable[..., Settings]) -> AsyncIterator[Quart]:
 def client(app: Quart) -> TestClientProtocol:
     """Quart's test client for `app`."""
     return app.test_client()
+
+
+@pytest.fixture
+def away_from_window_edge() -> None:
+    """Start a test that counts sign-in attempts well inside one throttle window.
+
+    The limits count in fixed windows of the wall clock (15 minutes, aligned to the epoch),
+    so a test that straddled an edge would find the count reset midway and see a 401 where
+    it expects a 429.
+    """
+    window = LoginLimits().window_seconds
+    left = window - time.time() % window
+    if left < 60:
+        time.sleep(left + 0.5)

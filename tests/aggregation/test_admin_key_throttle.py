@@ -19,6 +19,9 @@ from aggregation.settings import Settings, SettingsError
 from aggregation.storage import open_repository
 from aggregation.storage.sql import SqlRepository
 
+# Sign-in attempts are counted per wall-clock window (conftest.away_from_window_edge).
+pytestmark = pytest.mark.usefixtures("away_from_window_edge")
+
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 ATTACKER = "203.0.113.9"
 NEIGHBOUR = "198.51.100.7"

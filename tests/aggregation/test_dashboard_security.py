@@ -22,6 +22,9 @@ from aggregation.settings import Settings
 from aggregation.storage import open_repository, signin
 from aggregation.storage.sql import SqlRepository
 
+# Sign-in attempts are counted per wall-clock window (conftest.away_from_window_edge).
+pytestmark = pytest.mark.usefixtures("away_from_window_edge")
+
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 FOREIGN = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
 LIMITS = LoginLimits()

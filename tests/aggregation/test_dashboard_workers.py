@@ -15,6 +15,9 @@ from test_aggregation_http import Server, worker_pids
 
 from aggregation.dashboard.throttle import LoginLimits
 
+# Sign-in attempts are counted per wall-clock window (conftest.away_from_window_edge).
+pytestmark = pytest.mark.usefixtures("away_from_window_edge")
+
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 LIMITS = LoginLimits()
 
