@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -19,6 +18,25 @@ from .sql import Fetch, Many, Row, SqlRepository, Work, apply_migrations
 # Arbitrary fixed keys for pg_advisory(_xact)_lock: one for writes, one for migrations.
 _WRITE_LOCK = 7_250_114_001
 _MIGRATE_LOCK = 7_250_114_002
+# What a call on a connection raises when the server or the connection failed. A connection
+# whose backend was terminated while idle can also answer its next query with asyncpg's
+# InternalClientError ("another operation is in progress"): the protocol is stuck, and the
+# connection must be replaced.
+_FAILURES = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions._base.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+# The connection itself is gone or unusable: nothing sent on it can have taken effect.
+_CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions._base.InternalClientError,
+    OSError,
+)
 _PLACEHOLDER = re.compile(r"\?")
 _ROWCOUNT = re.compile(r"(\d+)$")
 
@@ -182,31 +200,66 @@ class PostgresRepository(SqlRepository):
             self._write_conn = await asyncpg.connect(self._url, timeout=10, command_timeout=30)
         return self._write_conn
 
-    async def _run_write[T](self, work: Work[T]) -> T:
-        async with self._write_lock:
+    def _drop_writer(self, conn: asyncpg.Connection) -> None:
+        """Close the write connection at once; the next write opens a new one."""
+        conn.terminate()  # the server ends any transaction the connection had open
+        if self._write_conn is conn:
+            self._write_conn = None
+
+    async def _begin_write(self) -> asyncpg.Connection:
+        """The write connection, in a new transaction that holds the write lock.
+
+        A connection whose backend went away while idle (PostgreSQL restarted, the backend
+        was terminated) shows it here, before any of the work was sent: it is replaced and
+        the transaction begun again on a new one, so no write fails for a stale connection.
+        """
+        for attempt in range(2):
+            conn = await self._writer()
             try:
-                conn = await self._writer()
                 # One round trip: the transaction and the lock that keeps the read-modify-write
                 # of rate windows and rollups exact across every server process.
                 await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+            except _CONNECTION_LOST:
+                self._drop_writer(conn)
+                if attempt:
+                    raise
+            except BaseException:  # cancelled or timed out waiting for the lock
+                self._drop_writer(conn)
+                raise
+            else:
+                return conn
+        raise AssertionError("unreachable")
+
+    async def _run_write[T](self, work: Work[T]) -> T:
+        async with self._write_lock:
+            try:
+                conn = await self._begin_write()
                 try:
                     result = await _run(conn, work)
+                    await conn.execute("COMMIT")
                 except BaseException:
-                    if not conn.is_closed():
-                        with contextlib.suppress(Exception):
-                            await conn.execute("ROLLBACK")
+                    await self._abandon(conn)
                     raise
-                await conn.execute("COMMIT")
                 return result
-            except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as err:
+            except _FAILURES as err:
                 raise StorageError(f"postgresql: {err}") from err
+
+    async def _abandon(self, conn: asyncpg.Connection) -> None:
+        """End a failed write's transaction; a connection that cannot do that is replaced."""
+        if conn.is_closed():
+            self._drop_writer(conn)
+            return
+        try:
+            await conn.execute("ROLLBACK")
+        except BaseException:
+            self._drop_writer(conn)
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[_Tx]:
         try:
             async with self._pool.acquire() as conn:
                 yield _Tx(conn)
-        except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as err:
+        except _FAILURES as err:
             raise StorageError(f"postgresql: {err}") from err
 
     def _in(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
