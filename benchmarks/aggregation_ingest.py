@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,12 +59,10 @@ class Run:
 
 def write_bodies(path: Path, count: int) -> None:
     """`count` reports of installations never seen before, one JSON body per line."""
-    with path.open("w") as out:
-        for _ in range(count):
-            out.write(json.dumps(payload(next(_COUNTER)), separators=(",", ":")) + "\n")
+    write_week(path, [next(_COUNTER) for _ in range(count)], weeks_ago=0)
 
 
-def write_week(path: Path, installations: range, weeks_ago: int) -> None:
+def write_week(path: Path, installations: Iterable[int], weeks_ago: int) -> None:
     """The reports of installations number `installations` for the week `weeks_ago` back."""
     with path.open("w") as out:
         for i in installations:

@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from math import exp, lgamma, log
+from math import exp, lgamma
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from anomaly_simulation import REPORT_PROBABILITY
+
+from aggregation.anomalies import _binomial_pmf
 
 NEGLIGIBLE = 1e-9
 
@@ -43,14 +46,8 @@ def log_comb(n: int, k: int) -> float:
 
 
 def binomial(n: int, p: float) -> list[float]:
-    """P(X = k) for k = 0..n, X ~ Binomial(n, p), 0 < p < 1."""
-    lp, lq = log(p), log1m(p)
-    return [exp(log_comb(n, k) + k * lp + (n - k) * lq) for k in range(n + 1)]
-
-
-def log1m(p: float) -> float:
-    """log(1 - p)."""
-    return log(1.0 - p)
+    """P(X = k) for k = 0..n, X ~ Binomial(n, p) (the detector's own binomial)."""
+    return [_binomial_pmf(k, n, p) for k in range(n + 1)]
 
 
 def rejection(history: int, week: int, total: int, alpha: float) -> dict[int, float]:
