@@ -17,6 +17,13 @@ judging the newest week. Effects are applied to that week only:
 - occurrences x5: the same share of installations is hit, each five times as often.
 
 A steady run counts as a false alarm when the detector reports anything at all.
+
+A spike that lasts (a release that breaks something stays out for a week or more) is also
+judged as the alerts judge it: the effect is applied to the two newest weeks and the detector
+checks both (`check_weeks=2`, as `alerts.py` does), each week against the weeks before it, so
+the first week of the spike is judged exactly as in the one-week row and the second week
+counts only what it adds. Checking more weeks does not raise the false alarms per week: a
+week is judged against the same history whenever it is checked, and an alert is sent once.
 """
 
 from __future__ import annotations
@@ -60,12 +67,20 @@ class Effect:
     kind: str = ""  # "", drop, share, occurrences
     target: str = ""
     factor: float = 1.0
+    weeks: int = 1  # how many of the newest weeks it lasts (and the detector checks)
 
 
 EFFECTS = (
     Effect("steady (false alarms)"),
     Effect("drop 40 % of installations", "drop", factor=0.6),
     Effect("share x5, LowShareError 5 % → 25 %", "share", "LowShareError", 5.0),
+    Effect(
+        "share x5 lasting 2 weeks, LowShareError, caught in its 1st or 2nd week",
+        "share",
+        "LowShareError",
+        5.0,
+        weeks=2,
+    ),
     Effect("share x5, MidShareError 10 % → 50 %", "share", "MidShareError", 5.0),
     Effect("occurrences x5, CommonError (20 % share)", "occurrences", "CommonError", 5.0),
     Effect(
@@ -98,7 +113,7 @@ def simulate(rng: random.Random, size: int, effect: Effect) -> list[WeeklyRow]:
     rows: list[WeeklyRow] = []
     for w in range(WEEKS):
         week = FIRST_WEEK + 7 * w
-        newest = w == WEEKS - 1
+        newest = w >= WEEKS - effect.weeks
         fleet = size
         if newest and effect.kind == "drop":
             fleet = size - round(size * (1 - effect.factor))
@@ -118,9 +133,9 @@ def simulate(rng: random.Random, size: int, effect: Effect) -> list[WeeklyRow]:
     return rows
 
 
-def detected(found: list[anomalies.Anomaly], effect: Effect, newest: str) -> bool:
-    """Whether the findings of the newest week include the simulated effect."""
-    current = [a for a in found if a.period == newest]
+def detected(found: list[anomalies.Anomaly], effect: Effect, weeks: list[str]) -> bool:
+    """Whether the findings of the weeks the effect lasted include it."""
+    current = [a for a in found if a.period in weeks[-effect.weeks :]]
     if effect.kind == "":
         return bool(current)
     if effect.kind == "drop":
@@ -135,8 +150,8 @@ def run_cell(effect: Effect, size: int, runs: int) -> int:
     for run in range(runs):
         rng = random.Random(f"{effect.name}/{size}/{run}")
         series = anomalies.weekly_series(weeks, simulate(rng, size, effect))
-        found = anomalies.detect_weekly(series, k=K, check_weeks=1)
-        hits += detected(found, effect, series.weeks[-1])
+        found = anomalies.detect_weekly(series, k=K, check_weeks=effect.weeks)
+        hits += detected(found, effect, series.weeks)
     return hits
 
 
@@ -147,7 +162,7 @@ def main() -> None:
     parser.add_argument("--steady-runs", type=int, default=2000, help="seeded steady runs")
     args = parser.parse_args()
     started = time.perf_counter()
-    header = ["Effect in the newest week", *(f"{n} installations" for n in SIZES)]
+    header = ["Effect (in the newest week unless it lasts)", *(f"{n} installations" for n in SIZES)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for effect in EFFECTS:
         runs = args.steady_runs if effect.kind == "" else args.runs

@@ -97,6 +97,9 @@ def test_simulation_benchmark_runs_the_detector() -> None:
     lines = [line for line in result.stdout.splitlines() if line.startswith("| drop 40 %")]
     assert len(lines) == 1
     assert "20/20" in lines[0].split("|")[-2], "300 installations: every drop found"
+    lasting = [line for line in result.stdout.splitlines() if "lasting 2 weeks" in line]
+    assert len(lasting) == 1
+    assert "20/20" in lasting[0].split("|")[-2], "300 installations: every lasting spike found"
 
 
 # A 60-installation fleet (55 report each week) with errors at 5 %, 10 %, 20 % and 55 %.
@@ -159,3 +162,32 @@ def test_share_tails_stay_within_the_budget_however_many_errors() -> None:
         spent = sum(t.tails[x - t.first] for t, x in zip(tests, limits, strict=True))
         assert spent <= anomalies.SHARE_FAMILY_ALPHA
         assert all(x >= 5 for x in limits), "an alert names at least k installations"
+
+
+def _low_share_series(last_two: list[int]) -> anomalies.WeekSeries:
+    affected = {"LowShareError": [3, 2, 4, 3, 2, 3, 3, 4, 3, 2, *last_two]}
+    occurrences = {"LowShareError": [2 * x for x in affected["LowShareError"]]}
+    return anomalies.WeekSeries(WEEKS, [55] * 12, affected, occurrences)
+
+
+def test_a_lasting_spike_missed_in_its_first_week_is_caught_in_its_second() -> None:
+    # 8 of 55 against a baseline of ~3 is below the week's threshold; 12 of 55 a week later
+    # is caught, judged against the weeks before it (the first spike week included).
+    found = anomalies.detect_weekly(_low_share_series([8, 12]), k=5, check_weeks=2)
+    assert [(a.period, a.subject) for a in found] == [(WEEKS[-1], "LowShareError")]
+
+
+def test_a_week_is_judged_alike_whenever_it_is_checked() -> None:
+    # The week before the newest is judged against the same history when it is checked again
+    # a week later: checking two weeks adds no false alarms to a week already judged.
+    series = _low_share_series([10, 3])
+    earlier = anomalies.WeekSeries(
+        WEEKS[:-1],
+        series.active[:-1],
+        {k: v[:-1] for k, v in series.affected.items()},
+        {k: v[:-1] for k, v in series.occurrences.items()},
+    )
+    now = anomalies.detect_weekly(series, k=5, check_weeks=2)
+    then = anomalies.detect_weekly(earlier, k=5, check_weeks=1)
+    assert [a.as_dict() for a in now] == [a.as_dict() for a in then]
+    assert [a.period for a in now] == [WEEKS[-2]]
