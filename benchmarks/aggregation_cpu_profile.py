@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/aggregation_cpu_profile.py --concurrency 64 --py-spy py-spy
     .venv/bin/python benchmarks/aggregation_cpu_profile.py --app server,quart,bare --repeat 3
     .venv/bin/python benchmarks/aggregation_cpu_profile.py --returning --repeat 3
+    .venv/bin/python benchmarks/aggregation_cpu_profile.py --returning --pin --repeat 3
 
 Starts `python -m aggregation` (SQLite, one worker), warms it up, sends distinct reports with
 benchmarks/loadgen.py and prints each server thread's user and system CPU per submission
@@ -13,6 +14,7 @@ also samples the threads holding the GIL and prints the functions by inclusive s
 and hypercorn alone answering it (benchmarks/serve_variant.py): each layer's share. The
 timed reports are new installations' first ones; with `--returning` they are this week's
 reports of installations whose last week's report was sent (untimed) before: the weekly case.
+With `--pin` the server runs on CPU 0 and the load generator on CPU 1, as in the field.
 """
 
 from __future__ import annotations
@@ -101,6 +103,12 @@ async def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds over --app (interleaved)")
     parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the server on CPU 0, the load generator on CPU 1 (as in the field, where the "
+        "reports come from other machines and do not share the server's core and caches)",
+    )
+    parser.add_argument(
         "--returning",
         action="store_true",
         help="time this week's reports of installations that sent last week's (not new ones)",
@@ -122,6 +130,12 @@ async def main() -> None:
             )
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process `pid` on `cpus` (threads started later inherit it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
+
+
 async def profile(app: str, args: argparse.Namespace) -> float:
     """One server of kind `app` under load: prints its CPU split; its CPU ms per submission."""
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -130,6 +144,9 @@ async def profile(app: str, args: argparse.Namespace) -> float:
         server = Server(f"sqlite:///{tmp}/profile.db", command=command, WORKERS="1")
         await server.start()
         assert server.proc is not None
+        if args.pin:
+            pin(server.proc.pid, {0})
+            pin(os.getpid(), {1})  # the load generator, a child, inherits it
         try:
             write_bodies(tmp / "warm.jsonl", 300)
             load(server, tmp / "warm.jsonl", "--concurrency", "8")
@@ -152,6 +169,8 @@ async def profile(app: str, args: argparse.Namespace) -> float:
                 spy.wait()
         finally:
             server.stop()
+            if args.pin:
+                pin(os.getpid(), set(range(os.cpu_count() or 1)))
         per_tick = 1000 / os.sysconf("SC_CLK_TCK") / args.requests
         print(
             f"{app}, c={args.concurrency}: {run.cpu_ms:.3f} ms CPU per submission, "
