@@ -16,7 +16,7 @@ from printernizer_usage_core.models import (
 )
 from printernizer_usage_core.registry import KNOWN_FEATURES
 from printernizer_usage_core.submitter import SendResult
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic.config import JsonDict
 
 
@@ -87,13 +87,28 @@ class SubmitNowResponse(StatusResponse):
 class OptInRequest(_Body):
     """Switch sharing on; records the consent version the user agreed to."""
 
-    consent_version: ConsentVersion = CONSENT_VERSION
+    consent_version: ConsentVersion = Field(
+        default=CONSENT_VERSION,
+        description=f"The privacy policy version agreed to: {CONSENT_VERSION}, the one this "
+        "service shows (the preview's). Any other version is a 400.",
+    )
     endpoint: str | None = Field(
         default=None,
         max_length=2000,
         description="Aggregation server base URL: https, or http to this machine (127.0.0.1, "
         "localhost, ::1); no credentials, query or fragment. Anything else is a 400.",
     )
+
+    @field_validator("consent_version")
+    @classmethod
+    def _the_shown_policy(cls, value: str) -> str:
+        # Consent counts for the policy the user was shown; the preview and the report
+        # carry this version, so what is sent is what was previewed.
+        if value != CONSENT_VERSION:
+            raise ValueError(
+                f"only {CONSENT_VERSION}, the policy this service shows, can be agreed to"
+            )
+        return value
 
 
 class OptOutRequest(_Body):

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN
+from .const import DOMAIN, ISSUE_SUBMISSION_FAILING
 from .coordinator import (
     PrinternizerUsageConfigEntry,
     PrinternizerUsageCoordinator,
@@ -47,6 +48,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrinternizerUsageConfigE
     except (StoreError, sqlite3.Error, OSError) as err:
         with contextlib.suppress(Exception):
             await service.stop()
+        if _damaged(err):
+            # Retrying cannot mend a file that is not a database: say what will.
+            raise ConfigEntryError(
+                translation_domain=DOMAIN,
+                translation_key="database_damaged",
+                translation_placeholders={"path": db_path(hass), "error": str(err)},
+            ) from err
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="database_error",
@@ -81,6 +89,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrinternizerUsageConfigE
     return True
 
 
+def _damaged(err: BaseException) -> bool:
+    """Whether opening failed because the file is not (or no longer) a SQLite database, not
+    because it is busy, locked or out of reach for now."""
+    while err is not None:
+        if isinstance(err, sqlite3.DatabaseError) and not isinstance(err, sqlite3.OperationalError):
+            return True
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    return False
+
+
 async def _async_update_listener(hass: HomeAssistant, entry: PrinternizerUsageConfigEntry) -> None:
     """Changed options, endpoint or submit key: the running engine takes them over.
 
@@ -99,6 +117,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: PrinternizerUsageConfig
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         await entry.runtime_data.async_shutdown()
+        # The repair points at this entry's options: it goes with it (and comes back at the
+        # next refresh if sending still fails once the entry is loaded again).
+        ir.async_delete_issue(hass, DOMAIN, ISSUE_SUBMISSION_FAILING)
     return unloaded
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import sqlite3
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import voluptuous as vol
@@ -15,6 +18,8 @@ from .const import CONF_DELETE_REMOTE, CONF_SHARE, DOMAIN
 from .coordinator import PrinternizerUsageConfigEntry
 from .core.models import SharingState
 from .core.privacy import EVENT_TYPES, Rejected
+from .core.store import StoreError
+from .sharing import async_apply_settings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,11 +44,41 @@ MAX_METADATA_KEYS = 16
 
 
 def _loaded_entry(hass: HomeAssistant) -> PrinternizerUsageConfigEntry:
-    """The one loaded config entry, or a translated error."""
+    """The one loaded config entry whose engine runs, or a translated error (after Home
+    Assistant's stop event the entry still counts as loaded, but its database is closed)."""
     entries: list[PrinternizerUsageConfigEntry] = hass.config_entries.async_loaded_entries(DOMAIN)
-    if not entries:
+    if not entries or entries[0].runtime_data.closed:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
     return entries[0]
+
+
+def _translated_store_errors[R](
+    handler: Callable[[ServiceCall], Coroutine[Any, Any, R]],
+) -> Callable[[ServiceCall], Coroutine[Any, Any, R]]:
+    """An action whose database closes under it (a reload or Home Assistant stopping while it
+    runs) fails with a translated error, not a raw one."""
+
+    @functools.wraps(handler)
+    async def wrapper(call: ServiceCall) -> R:
+        try:
+            return await handler(call)
+        except (StoreError, sqlite3.Error, ValueError) as err:
+            # aiosqlite says "Connection closed" with a ValueError; any other ValueError while
+            # the engine still runs is a bug to see as it is.
+            if isinstance(err, ValueError) and _engine_running(call.hass):
+                raise
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="store_unavailable",
+                translation_placeholders={"error": str(err) or type(err).__name__},
+            ) from err
+
+    return wrapper
+
+
+def _engine_running(hass: HomeAssistant) -> bool:
+    entries: list[PrinternizerUsageConfigEntry] = hass.config_entries.async_loaded_entries(DOMAIN)
+    return bool(entries) and not entries[0].runtime_data.closed
 
 
 def _check_event(event_type: str, metadata: dict[str, Any]) -> None:
@@ -82,6 +117,7 @@ def _check_event(event_type: str, metadata: dict[str, Any]) -> None:
             ) from err
 
 
+@_translated_store_errors
 async def _async_record_event(call: ServiceCall) -> None:
     """Record one event after checking it against the allow-list."""
     entry = _loaded_entry(call.hass)
@@ -100,6 +136,7 @@ async def _async_require_sharing(entry: PrinternizerUsageConfigEntry) -> None:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_sharing")
 
 
+@_translated_store_errors
 async def _async_submit_now(call: ServiceCall) -> ServiceResponse:
     """Send what is due now; fails with the reason when the server did not take it."""
     entry = _loaded_entry(call.hass)
@@ -120,6 +157,7 @@ async def _async_submit_now(call: ServiceCall) -> ServiceResponse:
     return status.model_dump(mode="json")
 
 
+@_translated_store_errors
 async def _async_preview(call: ServiceCall) -> ServiceResponse:
     """The exact payload the next submission sends (also while sharing is off)."""
     entry = _loaded_entry(call.hass)
@@ -133,11 +171,15 @@ def _without_secrets(export: dict[str, Any]) -> dict[str, Any]:
     """The export minus the deletion secret: it is a credential, and responses get logged."""
     tables = export.get("tables", {})
     tables["usage_settings"] = [
-        row for row in tables.get("usage_settings", []) if row.get("key") != "deletion_secret"
+        row
+        for row in tables.get("usage_settings", [])
+        # The secret itself, and the copies a deletion request waiting for the server keeps.
+        if row.get("key") not in ("deletion_secret", "pending_deletions")
     ]
     return export
 
 
+@_translated_store_errors
 async def _async_export(call: ServiceCall) -> ServiceResponse:
     """Everything stored locally, as the action's response."""
     entry = _loaded_entry(call.hass)
@@ -146,6 +188,7 @@ async def _async_export(call: ServiceCall) -> ServiceResponse:
     return export
 
 
+@_translated_store_errors
 async def _async_delete_all(call: ServiceCall) -> None:
     """Stop sharing, optionally have the server delete this installation, forget everything."""
     hass = call.hass
@@ -153,21 +196,17 @@ async def _async_delete_all(call: ServiceCall) -> None:
     runtime = entry.runtime_data
     delete_remote: bool = call.data[CONF_DELETE_REMOTE]
     await runtime.submitter.opt_out(delete_remote=delete_remote)
-    settings = await runtime.service.get_settings()
-    # The submitter forgets the installation id once the server confirmed the deletion. If it
-    # did not (it keeps retrying), the id and secret are still needed: keep local data.
-    confirmed = not delete_remote or settings.installation_id is None
-    if confirmed:
-        await runtime.service.delete_all()
-    else:
-        last_error = (await runtime.submitter.status()).last_error
-    # Sharing is off now either way; the entry's options say so too (its update listener then
-    # refreshes the entities; without a change, refresh them here).
-    if not hass.config_entries.async_update_entry(
-        entry, options={**entry.options, CONF_SHARE: False}
-    ):
-        await runtime.coordinator.async_refresh()
-    if not confirmed:
+    # A deletion the server has not confirmed yet is kept apart by the engine and retried in
+    # the background until it is; everything else local goes now.
+    await runtime.service.delete_all()
+    pending = delete_remote and bool(await runtime.service.pending_deletions())
+    last_error = (await runtime.submitter.status()).last_error if pending else None
+    # Sharing is off now either way; the entry's options say so too. The engine's settings
+    # (server, retention) come from the entry again: they were forgotten with the rest.
+    hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_SHARE: False})
+    await async_apply_settings(hass, entry)
+    await runtime.coordinator.async_refresh()
+    if pending:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="delete_remote_failed",

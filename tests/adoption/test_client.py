@@ -106,6 +106,17 @@ async def test_only_plain_values_leave_the_process(svc: RunningService) -> None:
     assert await stored(svc) == [keyed("file_uploaded", {"file_size": "1-10MB"})]
 
 
+async def test_one_huge_number_does_not_cost_the_batch(svc: RunningService) -> None:
+    client = UsageStatsClient(svc.url)
+    for _ in range(5):
+        assert client.record("job_completed", {})
+    assert client.record("file_uploaded", {"file_size_bytes": 10**30}) is True
+    assert await client.flush() == 6
+    await client.stop()
+    assert client.counters.dropped_refused == 0
+    assert len(await stored(svc)) == 6
+
+
 async def test_fleet_snapshot(svc: RunningService, http: aiohttp.ClientSession) -> None:
     client = UsageStatsClient(svc.url)
     assert await client.send_fleet([Printer("bambu_lab"), Printer("prusa"), Printer("bambu_lab")])

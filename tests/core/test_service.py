@@ -282,3 +282,30 @@ async def test_a_fleet_no_report_could_carry_is_refused(service: UsageStatsServi
         await service.set_printer_fleet({"bambu_lab": 600, "klipper": 600})
     assert await service.get_printer_fleet() == {"bambu_lab": 3}
     AggregatedStats.model_validate_json(await service.preview())
+
+
+async def test_running_time_before_delete_all_is_not_written_back(
+    service: UsageStatsService,
+) -> None:
+    service._uptime_mark -= 3600  # an hour of running time not yet accounted
+    await service.delete_all()
+    await service.account_uptime()
+    assert (await service.store.dump())["usage_aggregates"] == []
+
+
+async def test_recording_never_raises_even_for_a_hostile_str_subclass(
+    service: UsageStatsService,
+) -> None:
+    class Tricky(str):
+        __hash__ = str.__hash__
+
+        def __eq__(self, other: object) -> bool:
+            if other == "feature_enabled":
+                raise RuntimeError("surprise")
+            return str.__eq__(self, other)
+
+    assert service.record_event(Tricky("app_start")) is True
+    assert service.record_event(Tricky("feature_enabled"), {"feature": "auto_backup"}) in (
+        True,
+        False,
+    )

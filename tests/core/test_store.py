@@ -231,3 +231,38 @@ async def test_a_writer_cancelled_at_begin_leaves_no_transaction_open(store: Usa
     assert await store.rollup_totals(date(2026, 11, 30), date(2026, 12, 1)) == [
         ("_uptime_seconds", "", 120)
     ]
+
+
+async def test_pruning_leaves_no_name_behind_and_the_export_shows_every_table(
+    store: UsageStore,
+) -> None:
+    old, new = T0 - 500 * 86400, T0
+    await store.insert_events(
+        [
+            EventRow("error_occurred", old, {"error_type": "PrinterTimeoutError"}, "error_type"),
+            EventRow("job_created", new, {}),
+        ]
+    )
+    dump = await store.dump()
+    assert {"usage_kinds", "usage_series"} <= set(dump)
+    assert "PrinterTimeoutError" in str(dump["usage_kinds"])
+    await store.prune_events(datetime.fromtimestamp(T0 - 90 * 86400, UTC))
+    await store.prune_rollups(date(2026, 1, 1))
+    dump = await store.dump()
+    assert "PrinterTimeoutError" not in str(dump)
+    assert [k["event_type"] for k in dump["usage_kinds"]] == ["job_created"]
+    assert {s["event_type"] for s in dump["usage_series"]} == {"job_created"}
+    # Interned ids were forgotten with their rows: the same kind can be written again.
+    await store.insert_events(
+        [EventRow("error_occurred", new, {"error_type": "PrinterTimeoutError"}, "error_type")]
+    )
+    assert (await store.count_events())[0] == 2
+    assert len(await store.rollups(date(2026, 3, 18), date(2026, 3, 19))) == 3
+
+
+def test_the_sql_driver_does_not_log_statements_and_their_values() -> None:
+    # aiosqlite logs every statement with its parameters (the deletion secret among them)
+    # at DEBUG; importing the store keeps that logger at INFO unless someone chose a level.
+    import logging
+
+    assert logging.getLogger("aiosqlite").getEffectiveLevel() >= logging.INFO

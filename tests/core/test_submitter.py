@@ -607,6 +607,10 @@ async def test_check_endpoint(rig: Rig, sim: SimServer) -> None:
         "https://u:p@x.org",
         "https://x.org/?a=1",
         "http://[::1",
+        "https://a..b",
+        "https://exa mple.com",
+        "https://%zz",
+        "https://-x.org",
     ]:
         with pytest.raises(EndpointError) as err:
             await rig.submitter.check_endpoint(bad)
@@ -622,6 +626,8 @@ async def test_check_endpoint(rig: Rig, sim: SimServer) -> None:
         ("http://127.0.0.5:1", "http://127.0.0.5:1"),
         ("http://[::1]:8080/", "http://[::1]:8080"),
         ("http://stats.localhost", "http://stats.localhost"),
+        ("https://stats_server.lan", "https://stats_server.lan"),  # a Docker service name
+        ("https://bücher.example", "https://xn--bcher-kva.example"),
         (DEFAULT_ENDPOINT, DEFAULT_ENDPOINT),
     ],
 )
@@ -869,3 +875,74 @@ async def test_status_reads_write_nothing(rig: Rig, sim: SimServer) -> None:
     first = await rig.submitter.status()
     assert await rig.service.store.get_settings() == before
     assert (await rig.submitter.status()).next_attempt == first.next_attempt
+
+
+# --- deleting everything while the server cannot be reached -------------------------------
+
+
+async def test_delete_all_keeps_an_unconfirmed_deletion_until_the_server_agrees(
+    rig: Rig, sim: SimServer, clock: Clock
+) -> None:
+    old_id = await rig.opt_in()
+    rig.service.record_event("app_start")
+    await rig.submitter.run_pending()
+    assert sim.rows_for(old_id) != []
+    await sim.stop()
+    await rig.submitter.opt_out(delete_remote=True)
+    await rig.service.delete_all()
+    # Everything local is gone, the identity included; only the request is kept, apart.
+    settings = await rig.service.get_settings()
+    assert settings.installation_id is None and not settings.opted_in
+    tables = await rig.service.store.dump()
+    assert tables["usage_events"] == [] and tables["usage_outbox"] == []
+    assert {row["key"] for row in tables["usage_settings"]} == {
+        "pending_deletions",
+        "submission_state",
+    }
+    status = await rig.submitter.status()
+    assert "deletion pending" in (status.last_error or "")
+    assert old_id not in (status.last_error or ""), "errors name the route, not the id"
+    # A new opt-in is a new installation; the old one's deletion still goes through.
+    new_id = await rig.opt_in()
+    assert new_id != old_id
+    await sim.start()
+    clock.advance(hours=7)
+    await rig.submitter.run_pending()
+    assert sim.rows_for(old_id) == []
+    assert [r for r in sim.requests if r[0] == "DELETE"] != []
+    assert await rig.service.pending_deletions() == []
+    assert str((await rig.service.get_settings()).installation_id) == new_id
+    assert sim.rows_for(new_id) != []
+
+
+async def test_a_pending_deletion_from_before_is_still_sent(
+    rig: Rig, sim: SimServer, clock: Clock
+) -> None:
+    """Versions before 0.4 noted a pending deletion as a flag beside the current identity."""
+    installation_id = await rig.opt_in()
+    await rig.submitter.run_pending()
+    await rig.service.opt_out()
+    await rig.service.store.set_setting("submission_state", {"deletion_pending": True})
+    await rig.submitter.run_pending()
+    assert sim.rows_for(installation_id) == []
+    assert (await rig.service.get_settings()).installation_id is None
+
+
+async def test_delete_all_leaves_nothing_readable_in_the_files(
+    rig: Rig, sim: SimServer, tmp_path: Path
+) -> None:
+    installation_id = await rig.opt_in()
+    secret = await rig.service.deletion_secret()
+    assert secret
+    for _ in range(50):
+        rig.service.record_event("error_occurred", {"error_type": "PrinterTimeoutError"})
+    await rig.submitter.run_pending()
+    await rig.service.delete_all()
+    for name, data in _database_files(tmp_path).items():
+        for secret_bytes in (installation_id.encode(), secret.encode(), b"PrinterTimeoutError"):
+            assert secret_bytes not in data, (name, secret_bytes)
+
+
+def _database_files(folder: Path) -> dict[str, bytes]:
+    """The database file of the first rig and its -wal and -shm files, as they are on disk."""
+    return {path.name: path.read_bytes() for path in folder.glob("usage0.db*")}

@@ -12,6 +12,9 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.printernizer_usage.const import CONF_SHARE, DOMAIN
+from custom_components.printernizer_usage.diagnostics import (
+    async_get_config_entry_diagnostics,
+)
 
 from .helpers import build_entry, server_rows, settle, setup_entry
 
@@ -208,15 +211,33 @@ async def test_delete_all_with_server(
 
 
 async def test_delete_all_server_unreachable(hass: HomeAssistant, closed_endpoint: str) -> None:
-    """If the server cannot confirm the deletion nothing local is deleted (the id is needed)."""
-    entry = await setup_entry(hass, build_entry(closed_endpoint, share=True))
-    installation_id = (await entry.runtime_data.service.get_settings()).installation_id
+    """If the server cannot confirm the deletion, local data goes anyway and only the request
+    is kept (and retried); nothing shown to the user names the installation id."""
+    entry = await setup_entry(hass, build_entry(closed_endpoint, share=True, retention=7))
+    runtime = entry.runtime_data
+    installation_id = str((await runtime.service.get_settings()).installation_id)
+    runtime.service.record_event("app_start")
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(DOMAIN, "delete_all", {"delete_remote": True}, blocking=True)
     assert err.value.translation_key == "delete_remote_failed"
     await hass.async_block_till_done()
     # Sharing is off (and stays off after the reload); the deletion is retried later.
     assert entry.options[CONF_SHARE] is False
-    settings = await entry.runtime_data.service.get_settings()
+    settings = await runtime.service.get_settings()
     assert not settings.opted_in
-    assert settings.installation_id == installation_id
+    assert settings.installation_id is None
+    assert [r["installation_id"] for r in await runtime.service.pending_deletions()] == [
+        installation_id
+    ]
+    assert (await runtime.service.store.dump())["usage_events"] == []
+    # The engine still follows the entry: its server and retention came back.
+    assert settings.endpoint == closed_endpoint and settings.retention_days == 7
+    state = hass.states.get("sensor.printernizer_usage_statistics_sharing_status")
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    for shown in (
+        str(err.value.translation_placeholders),
+        str(state.attributes.get("last_error")),
+        json.dumps(diagnostics, default=str),
+    ):
+        assert installation_id not in shown
+    assert "deletion pending" in str(state.attributes.get("last_error"))

@@ -143,10 +143,16 @@ async def test_opt_in_records_consent_and_opt_out(
     assert settings["opted_in"] is True
     assert settings["consent_version"] == CONSENT_VERSION
     assert settings["installation_id"]
-    status, settings = await post(http, svc.api("/opt-in"), {"consent_version": "2027-01"})
-    assert (status, settings["consent_version"]) == (200, "2027-01")
+    status, settings = await post(
+        http, svc.api("/opt-in"), {"consent_version": CONSENT_VERSION, "endpoint": None}
+    )
+    assert (status, settings["consent_version"]) == (200, CONSENT_VERSION)
+    # A policy the service does not show cannot be agreed to: the preview would differ from
+    # what is sent.
+    status, answer = await post(http, svc.api("/opt-in"), {"consent_version": "2099-12"})
+    assert status == 400 and CONSENT_VERSION in str(answer)
     async with http.get(svc.api("/settings")) as response:
-        assert (await response.json())["consent_version"] == "2027-01"
+        assert (await response.json())["consent_version"] == CONSENT_VERSION
     async with http.get(f"{svc.url}/health") as response:
         assert (await response.json())["sharing"] == "on"
     async with http.get(svc.api("/status")) as response:

@@ -402,3 +402,21 @@ async def test_token_prompt(start_service: ServiceFactory, browser: Any) -> None
     await page.wait_for_selector("#sharing-pill[data-state='on']")
     assert await page.locator("#dlg-token[open]").count() == 0
     await page.context.close()
+
+
+async def test_api_docs_page_fits_a_phone_and_loads_cleanly(
+    start_service: ServiceFactory, browser: Any
+) -> None:
+    svc = await start_service()
+    for width in (1280, 360):
+        page = await open_page(
+            browser, svc.url + "/docs", viewport={"width": width, "height": 800}, wait_loaded=False
+        )
+        await page.wait_for_selector(".endpoint")
+        await page.wait_for_load_state("networkidle")
+        overflow = await page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{width} px: {overflow} px wider than the screen"
+        assert page.errors == [], page.errors  # no 404 (favicon), no script error
+        await page.context.close()

@@ -22,6 +22,7 @@ FLEET_PATH = "/api/v1/usage-stats/fleet"
 # The service refuses more per request (its --max-batch default is 500).
 MAX_BATCH = 500
 _MAX_KEYS = 32
+_INT64 = 2**63
 _MAX_NAME = 64
 # Worth retrying: the service is restarting, overloaded or asks us to slow down.
 _RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
@@ -49,7 +50,10 @@ def _plain(metadata: Any) -> dict[str, Any] | None:
         if not isinstance(key, str):
             continue
         finite = isinstance(value, float) and math.isfinite(value)
-        if value is None or finite or isinstance(value, str | bool | int):
+        # Integers beyond 64 bits are no count anyone records, and the service refuses the
+        # whole batch that carries one: left out like any other unusable value.
+        fits = isinstance(value, int) and (isinstance(value, bool) or -_INT64 <= value < _INT64)
+        if value is None or finite or fits or isinstance(value, str):
             out[key] = value
     return out
 

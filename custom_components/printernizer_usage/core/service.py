@@ -63,6 +63,34 @@ def _candidate_key(db_path: str | Path) -> str:
 # Candidate identities before opt-in, per store file; held in memory only, never written.
 _CANDIDATES: dict[str, Identity] = {}
 
+# The submitter's persisted delivery state, and the keys of it that belong to deletion.
+SUBMISSION_STATE_KEY = "submission_state"
+DELETION_STATE_KEYS = ("deletion_next_attempt", "deletion_attempts", "deletion_error")
+PENDING_DELETIONS_KEY = "pending_deletions"
+
+
+def pending_deletions(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The deletion requests in stored settings (also one noted the way versions before 0.4
+    did: a pending flag in the delivery state for the current identity)."""
+    stored = raw.get(PENDING_DELETIONS_KEY)
+    if isinstance(stored, list):
+        return [
+            r
+            for r in stored
+            if isinstance(r, dict) and r.get("installation_id") and r.get("deletion_secret")
+        ]
+    state = raw.get(SUBMISSION_STATE_KEY)
+    noted = isinstance(state, dict) and state.get("deletion_pending") and not raw.get("opted_in")
+    if noted and raw.get("installation_id") and raw.get("deletion_secret"):
+        return [
+            {
+                "installation_id": str(raw["installation_id"]),
+                "deletion_secret": str(raw["deletion_secret"]),
+                "endpoint": raw.get("endpoint"),
+            }
+        ]
+    return []
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -201,17 +229,21 @@ class UsageStatsService:
     def record_event(self, event_type: Any, metadata: Mapping[str, Any] | None = None) -> bool:
         """Record one event; returns at once, never raises. False when refused or dropped."""
         accepted = self.recorder.record(event_type, metadata)
-        if accepted and event_type in ("feature_enabled", "feature_disabled"):
-            try:
+        if not accepted:
+            return False
+        try:
+            # A caller's str subclass may compare in surprising ways: use a plain copy.
+            kind = str.__str__(event_type)
+            if kind in ("feature_enabled", "feature_disabled"):
                 flags = sanitize_feature_flags(
-                    {(metadata or {}).get("feature"): event_type == "feature_enabled"}
+                    {(metadata or {}).get("feature"): kind == "feature_enabled"}
                 )
-            except Exception:
-                flags = {}
-            if flags:
-                self._features.update(flags)
-                self._features_dirty = True
-        return accepted
+                if flags:
+                    self._features.update(flags)
+                    self._features_dirty = True
+        except Exception:
+            _LOGGER.debug("feature flag of an accepted event not read", exc_info=True)
+        return True
 
     async def flush(self) -> int:
         """Make everything recorded so far durable; returns how many events were written."""
@@ -324,6 +356,44 @@ class UsageStatsService:
         await self.store.outbox_clear()
         self.notify_listeners()
         return await self.get_settings()
+
+    async def request_deletion(self) -> bool:
+        """Note that the server is to delete this installation's reports (False: nothing to ask;
+        without a secret the server cannot be asked, so the identity is only forgotten)."""
+        raw = await self.store.get_settings()
+        installation_id, secret = raw.get("installation_id"), raw.get("deletion_secret")
+        if not installation_id:
+            return False
+        if not secret:
+            await self.forget_identity()
+            return False
+        requests = [r for r in pending_deletions(raw) if r["installation_id"] != installation_id]
+        requests.append(
+            {
+                "installation_id": str(installation_id),
+                "deletion_secret": str(secret),
+                "endpoint": raw.get("endpoint"),
+            }
+        )
+        await self.store.set_setting(PENDING_DELETIONS_KEY, requests)
+        return True
+
+    async def pending_deletions(self) -> list[dict[str, Any]]:
+        """Deletion requests the server has not confirmed yet, oldest first."""
+        return pending_deletions(await self.store.get_settings())
+
+    async def cancel_deletion(self, installation_id: str) -> None:
+        """Forget the deletion request for one installation (refused, or sharing resumed)."""
+        raw = await self.store.get_settings()
+        requests = [r for r in pending_deletions(raw) if r["installation_id"] != installation_id]
+        await self.store.set_setting(PENDING_DELETIONS_KEY, requests or None)
+
+    async def deletion_done(self, installation_id: str) -> None:
+        """The server deleted one installation: forget its request, and the identity too when
+        it is the current one."""
+        await self.cancel_deletion(installation_id)
+        if (await self.store.get_setting("installation_id")) == installation_id:
+            await self.forget_identity()
 
     async def forget_identity(self) -> None:
         """Drop the installation id and deletion secret (after the server deleted our data)."""
@@ -499,9 +569,25 @@ class UsageStatsService:
         }
 
     async def delete_all(self) -> None:
-        """Forget everything, the installation id included: a later opt-in is a new installation."""
+        """Forget everything, the installation id included: a later opt-in is a new installation.
+
+        A deletion request the server has not confirmed yet outlives it: what it needs (the
+        installation it names, that installation's secret and endpoint, and when to try again)
+        is kept apart from the settings until the server agrees, then forgotten too.
+        """
         await self.recorder.flush()
-        await self.store.delete_all()
+        raw = await self.store.get_settings()
+        keep: dict[str, Any] = {}
+        requests = pending_deletions(raw)
+        if requests:
+            state = raw.get(SUBMISSION_STATE_KEY)
+            retry = state if isinstance(state, dict) else {}
+            keep[PENDING_DELETIONS_KEY] = requests
+            keep[SUBMISSION_STATE_KEY] = {
+                key: retry[key] for key in DELETION_STATE_KEYS if key in retry
+            } | {"deletion_pending": True}
+        await self.store.delete_all(keep=keep)
+        self._uptime_mark = time.monotonic()
         self._features = {}
         self._features_dirty = False
         _CANDIDATES.pop(self._candidate_key, None)

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,6 +19,12 @@ import aiosqlite
 from .models import UsageEvent
 
 _LOGGER = logging.getLogger(__name__)
+
+# aiosqlite logs every statement with its parameters at DEBUG: with a host's debug logging on,
+# the deletion secret and every event would be written to its log. Unless someone set that
+# logger's level on purpose, it says only what goes wrong.
+if logging.getLogger("aiosqlite").level == logging.NOTSET:
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 UPTIME_KEY: Final = "_uptime_seconds"
 
@@ -211,7 +218,12 @@ class UsageStore:
         """One write statement, taking its turn with the transactions; returns rows changed."""
         async with self._write_lock:
             cursor = await self.db.execute(sql, params)
-            return cursor.rowcount
+            try:
+                return cursor.rowcount
+            finally:
+                # A statement that returns a row (a PRAGMA) stays in progress until its cursor
+                # is closed, and would keep VACUUM and checkpoints from running.
+                await cursor.close()
 
     async def open(self, *, target_version: int = SCHEMA_VERSION) -> None:
         """Open (creating if needed) and migrate to `target_version`."""
@@ -225,6 +237,9 @@ class UsageStore:
             await db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a committed transaction survives a killed process.
             await db.execute("PRAGMA synchronous=NORMAL")
+            # What is deleted (events, an installation id, a secret) is overwritten, not left
+            # readable in free space of the file.
+            await db.execute("PRAGMA secure_delete=ON")
             await db.execute("PRAGMA busy_timeout=5000")
             self._db = db
             await self.migrate(target_version)
@@ -420,18 +435,33 @@ class UsageStore:
         )
 
     async def prune_events(self, before: datetime) -> int:
-        """Delete raw events older than `before`; their daily rollups stay."""
-        deleted = await self._write(
-            "DELETE FROM usage_events WHERE ts < ?", (int(before.timestamp()),)
+        """Delete raw events older than `before`, and the kinds no event has any more; their
+        daily rollups stay."""
+        return await self._prune(
+            "DELETE FROM usage_events WHERE ts < ?",
+            int(before.timestamp()),
+            "DELETE FROM usage_kinds WHERE id NOT IN (SELECT kind FROM usage_events)",
         )
-        await self._write("PRAGMA incremental_vacuum")
-        return deleted
 
     async def prune_rollups(self, before: date) -> int:
-        """Delete daily rollups older than `before`."""
-        deleted = await self._write(
-            "DELETE FROM usage_aggregates WHERE day < ?", (day_number(before),)
+        """Delete daily rollups older than `before`, and the series no rollup has any more."""
+        return await self._prune(
+            "DELETE FROM usage_aggregates WHERE day < ?",
+            day_number(before),
+            "DELETE FROM usage_series WHERE id NOT IN (SELECT series FROM usage_aggregates)",
         )
+
+    async def _prune(self, delete: str, before: int, orphans: str) -> int:
+        """Retention: old rows go, and the interned names only they used (what was pruned is
+        not left behind in a lookup table, where an export would no longer show it)."""
+        async with self._transaction() as db:
+            async with db.execute(delete, (before,)) as cursor:
+                deleted = cursor.rowcount
+            if deleted:
+                async with db.execute(orphans) as cursor:
+                    if cursor.rowcount:
+                        # Cached ids may name deleted rows: intern afresh.
+                        self._clear_caches()
         await self._write("PRAGMA incremental_vacuum")
         return deleted
 
@@ -580,6 +610,9 @@ class UsageStore:
                 "SELECT e.id, e.ts, k.event_type, k.metadata, e.submitted FROM usage_events e "
                 "JOIN usage_kinds k ON k.id = e.kind ORDER BY e.id"
             ),
+            # The lookup tables too, whole: whatever the file holds, the export shows.
+            "usage_kinds": "SELECT id, event_type, metadata FROM usage_kinds ORDER BY id",
+            "usage_series": "SELECT id, event_type, dimension FROM usage_series ORDER BY id",
         }
         result: dict[str, list[dict[str, Any]]] = {}
         for table, sql in queries.items():
@@ -591,8 +624,13 @@ class UsageStore:
             row["day"] = day_from_number(row["day"]).isoformat()
         return result
 
-    async def delete_all(self) -> None:
-        """Forget everything: events, rollups, settings (so the installation id too), outbox."""
+    async def delete_all(self, keep: Mapping[str, Any] | None = None) -> None:
+        """Forget everything: events, rollups, settings (so the installation id too), outbox.
+
+        `keep`: settings written back in the same transaction (a deletion request the server
+        has not confirmed yet).
+        """
+        now = _now()
         async with self._transaction() as db:
             for table in (
                 "usage_events",
@@ -603,6 +641,25 @@ class UsageStore:
                 "usage_outbox",
             ):
                 await db.execute(f"DELETE FROM {table}")
+            for key, value in (keep or {}).items():
+                await db.execute(
+                    "INSERT INTO usage_settings (key, value, updated_at) VALUES (?, ?, ?)",
+                    (key, json.dumps(value), now),
+                )
             self._clear_caches()
-        # Deleted rows must not linger in free pages of the file.
-        await self._write("VACUUM")
+        # secure_delete has overwritten the deleted rows in their pages; the write-ahead log
+        # still holds the old page images until it is checkpointed and truncated. VACUUM gives
+        # the freed pages back. Each waits for readers of the shared connection to finish.
+        for sql in ("PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"):
+            await self._write_when_idle(sql)
+
+    async def _write_when_idle(self, sql: str) -> None:
+        """A statement that needs no other statement in progress: retried for up to a second
+        while a reader of the shared connection is busy, then left for the next time."""
+        for _ in range(20):
+            try:
+                await self._write(sql)
+                return
+            except sqlite3.OperationalError:
+                await asyncio.sleep(0.05)
+        _LOGGER.info("usage store busy: %s left for later", sql)

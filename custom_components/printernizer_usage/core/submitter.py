@@ -7,6 +7,7 @@ import contextlib
 import ipaddress
 import logging
 import random
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +19,7 @@ from yarl import URL
 
 from .models import SharingState, SubmissionStatus, day_start
 from .schedule import PERIOD_DAYS, closed_periods, first_period, period_containing
+from .service import SUBMISSION_STATE_KEY
 from .store import OutboxEntry
 
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ EndpointReason = Literal["invalid_url", "https_required", "cannot_connect", "bad
 
 # Settings keys (in the service's store) owned by the submitter.
 OFFSET_KEY = "send_offset_seconds"
-STATE_KEY = "submission_state"
+STATE_KEY = SUBMISSION_STATE_KEY
 
 PENDING = "pending"
 SENT = "sent"
@@ -67,6 +69,23 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+# One label of a host name after IDNA encoding (underscores too: Docker service names).
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def _valid_host(host: str) -> bool:
+    """An IP literal, or a host name whose labels are non-empty and encodable (IDNA)."""
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.removesuffix(".").split(".")
+    return len(ascii_host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+
+
 def normalise_endpoint(url: str) -> str:
     """The endpoint's base URL without a trailing slash; raises EndpointError when unusable.
 
@@ -80,6 +99,8 @@ def normalise_endpoint(url: str) -> str:
         raise EndpointError("invalid_url", f"'{text}' is not a valid URL") from err
     if parsed.scheme not in ("http", "https") or not host:
         raise EndpointError("invalid_url", f"'{text}' is not an http(s) URL with a host")
+    if not _valid_host(host):
+        raise EndpointError("invalid_url", f"'{host}' is not a valid host name")
     if parsed.user or parsed.password or parsed.query_string or parsed.fragment:
         raise EndpointError(
             "invalid_url", "the endpoint must not contain credentials, a query or a fragment"
@@ -310,13 +331,12 @@ class Submitter:
         try:
             await self._cancel_rounds()
             async with self._lock:
-                settings = await self._service.get_settings()
                 await self._service.opt_out()
                 # Delivery trouble ends with sharing; a later opt-in starts clean.
                 await self._update_state(
                     last_error=None, failing_since=None, refused=None, deletion_error=None
                 )
-                if delete_remote and settings.installation_id is not None:
+                if delete_remote and await self._service.request_deletion():
                     await self._update_state(deletion_pending=True, deletion_next_attempt=0.0)
                     await self._try_deletion(force=True)
         finally:
@@ -451,11 +471,17 @@ class Submitter:
             return RoundReport()
         state = await self._state()
         if state.get("deletion_pending"):
-            if settings.opted_in:
-                _LOGGER.info("sharing switched back on: the pending deletion request is dropped")
-                await self._update_state(deletion_pending=None, deletion_next_attempt=None)
-            else:
-                await self._try_deletion(force=force)
+            current = settings.installation_id
+            if settings.opted_in and current is not None:
+                mine = [
+                    r
+                    for r in await self._service.pending_deletions()
+                    if r["installation_id"] == str(current)
+                ]
+                if mine:
+                    _LOGGER.info("sharing switched back on: its pending deletion is dropped")
+                    await self._service.cancel_deletion(str(current))
+            await self._try_deletion(force=force)
         if not settings.opted_in:
             return RoundReport()
         try:
@@ -552,6 +578,9 @@ class Submitter:
             return _Outcome("retry", f"no answer from {url} within {self._timeout:g} s")
         except (aiohttp.ClientError, OSError) as err:
             return _Outcome("retry", f"cannot connect to {url}: {type(err).__name__}")
+        except (UnicodeError, ValueError) as err:
+            # Kept queued: the report goes once the address is corrected.
+            return _Outcome("retry", f"invalid server address {url}: {type(err).__name__}")
 
     def _submit_headers(self, entry: OutboxEntry) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Idempotency-Key": entry.submission_id}
@@ -668,7 +697,9 @@ class Submitter:
     # --- internals: deletion ----------------------------------------------------------------
 
     async def _try_deletion(self, *, force: bool) -> None:
-        """Ask the server to delete this installation; forget the identity once it agreed."""
+        """Ask the server to delete each installation a request names (oldest first); forget a
+        request once the server agreed or refused for good, and the identity with it when it
+        is the current one. The requests outlive `delete_all` (see the service)."""
         service = self._service
         state = await self._state()
         now = self._now()
@@ -677,53 +708,49 @@ class Submitter:
         if service.blocked_by_environment:
             _LOGGER.info("deletion request held back: DO_NOT_TRACK or the kill switch is set")
             return
-        settings = await service.get_settings()
-        secret = await service.deletion_secret()
-        if settings.installation_id is None or secret is None:
-            await self._update_state(deletion_pending=None, deletion_next_attempt=None)
-            await service.forget_identity()
-            return
-        try:
-            base = normalise_endpoint(settings.endpoint or self._default_endpoint)
-        except EndpointError as err:
-            await self._update_state(
-                deletion_pending=None, deletion_error=f"deletion not possible: {err}"
-            )
-            return
-        outcome = await self._delete(base, str(settings.installation_id), secret)
-        attempts = int(state.get("deletion_attempts") or 0) + 1
-        if outcome.kind == "ok":
-            await self._update_state(
-                deletion_pending=None,
-                deletion_next_attempt=None,
-                deletion_attempts=None,
-                deletion_error=None,
-            )
-            await service.forget_identity()
-            _LOGGER.info("the aggregation server deleted this installation's reports")
-        elif outcome.kind == "fail":
-            await self._update_state(
-                deletion_pending=None,
-                deletion_next_attempt=None,
-                deletion_attempts=None,
-                deletion_error=f"deletion refused: {outcome.error}",
-            )
-            _LOGGER.warning("the aggregation server refused the deletion: %s", outcome.error)
-        else:
-            delay = outcome.retry_after
-            if delay is None:
-                delay = backoff_delay(
-                    attempts, base=self._backoff_base, cap=self._backoff_cap, rng=self._rng
+        error: str | None = None
+        for request in await service.pending_deletions():
+            installation_id = request["installation_id"]
+            try:
+                base = normalise_endpoint(request.get("endpoint") or self._default_endpoint)
+            except EndpointError as err:
+                error = f"deletion not possible: {err}"
+                await service.cancel_deletion(installation_id)
+                continue
+            outcome = await self._delete(base, installation_id, request["deletion_secret"])
+            if outcome.kind == "ok":
+                await service.deletion_done(installation_id)
+                _LOGGER.info("the aggregation server deleted this installation's reports")
+            elif outcome.kind == "fail":
+                error = f"deletion refused: {outcome.error}"
+                await service.cancel_deletion(installation_id)
+                _LOGGER.warning("the aggregation server refused the deletion: %s", outcome.error)
+            else:
+                attempts = int(state.get("deletion_attempts") or 0) + 1
+                delay = outcome.retry_after
+                if delay is None:
+                    delay = backoff_delay(
+                        attempts, base=self._backoff_base, cap=self._backoff_cap, rng=self._rng
+                    )
+                await self._update_state(
+                    deletion_pending=True,
+                    deletion_next_attempt=now.timestamp() + delay,
+                    deletion_attempts=attempts,
+                    deletion_error=f"deletion pending: {outcome.error}",
                 )
-            await self._update_state(
-                deletion_next_attempt=now.timestamp() + delay,
-                deletion_attempts=attempts,
-                deletion_error=f"deletion pending: {outcome.error}",
-            )
-            _LOGGER.info("deletion request not delivered (%s); will retry", outcome.error)
+                _LOGGER.info("deletion request not delivered (%s); will retry", outcome.error)
+                return
+        await self._update_state(
+            deletion_pending=None,
+            deletion_next_attempt=None,
+            deletion_attempts=None,
+            deletion_error=error,
+        )
 
     async def _delete(self, base: str, installation_id: str, secret: str) -> _Outcome:
         url = f"{base}/installation/{installation_id}"
+        # Errors are shown in sensors, diagnostics and pages: they name the route, not the id.
+        shown = f"{base}/installation/…"
         try:
             async with self._get_session().delete(
                 url,
@@ -736,9 +763,12 @@ class Submitter:
                     return _Outcome("ok", status=404)
                 return await self._outcome(resp)
         except TimeoutError:
-            return _Outcome("retry", f"no answer from {url} within {self._timeout:g} s")
+            return _Outcome("retry", f"no answer from {shown} within {self._timeout:g} s")
         except (aiohttp.ClientError, OSError) as err:
-            return _Outcome("retry", f"cannot connect to {url}: {type(err).__name__}")
+            return _Outcome("retry", f"cannot connect to {shown}: {type(err).__name__}")
+        except (UnicodeError, ValueError) as err:
+            # A host name that cannot be encoded (e.g. an empty label): no retry will help.
+            return _Outcome("fail", f"invalid server address {base}: {type(err).__name__}")
 
     # --- internals: state and session -------------------------------------------------------
 
