@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.config["METRICS"] = Metrics()
     app.config["ADDRESS_LIMITER"] = AddressLimiter(settings.address_rate_limit_per_minute)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # Quart's own deadline for a body (every route but the raw /submit, which keeps its own).
+    app.config["BODY_TIMEOUT"] = settings.body_timeout_seconds
     app.config["SESSION_COOKIE_SECURE"] = settings.session_cookie_secure
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

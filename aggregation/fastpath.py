@@ -7,9 +7,11 @@ method on /submit, goes on to Quart unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from .errors import ApiError
 from .intake import Intake, Reply, client_address, too_large
 from .observe import RequestObserver
 from .settings import Settings
@@ -73,22 +75,43 @@ class SubmitRoute:
         peer = client[0] if client else None
         address = client_address(self._settings, headers.get("x-forwarded-for"), peer)
 
+        deadline = self._settings.body_timeout_seconds
+
         async def read_body(limit: int) -> bytes:
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientGone
-                chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
-                size += len(chunk)
-                if size > limit:
-                    raise too_large(limit)
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    return b"".join(chunks)
+            # One deadline for the whole body, not per chunk: a client that stalls (or
+            # trickles a byte at a time) would otherwise hold its connection for ever.
+            try:
+                async with asyncio.timeout(deadline):
+                    return await _read_all(receive, limit)
+            except TimeoutError:
+                raise body_timeout(deadline) from None
 
         return await self._intake.handle(headers.get, address, content_length, read_body)
+
+
+def body_timeout(seconds: int) -> ApiError:
+    """The 408 for a body that did not arrive within `seconds` (hypercorn then closes)."""
+    return ApiError(
+        408,
+        f"request timeout: the body did not arrive within {seconds} seconds",
+        reason="body_timeout",
+    )
+
+
+async def _read_all(receive: ASGIReceiveCallable, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _path(scope: HTTPScope) -> str:

@@ -71,11 +71,16 @@ def check_json_type(content_type: str | None) -> None:
 
 
 def client_address(settings: Settings, forwarded_for: str | None, peer: str | None) -> str | None:
-    """The address used as an in-memory rate-limit key (never stored or logged)."""
+    """The address used as an in-memory rate-limit key (never stored or logged).
+
+    Behind a trusted proxy (TRUST_PROXY) it is the rightmost X-Forwarded-For entry: the one
+    the proxy appended, the address it saw. Entries to its left came from the client, which
+    can write anything there (a new address per request would escape every limit).
+    """
     if settings.trust_proxy and forwarded_for:
-        first = forwarded_for.split(",")[0].strip()
-        if first:
-            return first
+        last = forwarded_for.rpartition(",")[2].strip()
+        if last:
+            return last
     return peer
 
 

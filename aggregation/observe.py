@@ -9,6 +9,14 @@ from .logs import log_request
 from .metrics import LabelCache, Metrics
 
 _CORS_HEADERS = "Content-Type, Authorization, X-API-Key, X-Submit-Key, X-Deletion-Secret"
+# The methods logged and labelled by name; any other (a client may send any token, even a
+# host name) is "OTHER", so the log holds nothing a client chose and /metrics stays bounded.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """`method` when it is a standard one, else OTHER."""
+    return method if method in KNOWN_METHODS else "OTHER"
 
 
 class RequestObserver:
@@ -29,6 +37,7 @@ class RequestObserver:
     def finished(self, started: float, method: str, route: str, status: int) -> None:
         """Metrics and the log line (the route template, never the concrete path)."""
         elapsed = time.perf_counter() - started
+        method = method_label(method)
         self._metrics.in_flight.dec()
         self._requests(route, method, str(status)).inc()
         self._latency(route).observe(elapsed)

@@ -134,7 +134,8 @@ def submit_operation(settings: Settings) -> dict[str, Any]:
         "`duplicate` with the stored submission id, before any rate limit counts it. A "
         "`deletion_key_hash` counts only on the report that creates the installation. "
         "The schema cannot say everything: the period must span `duration_days`, printer "
-        "counts must add up, and nothing may look like personal data (422 otherwise).",
+        "counts must add up, the period may end at most a day after the server's clock, and "
+        "nothing may look like personal data (422 otherwise).",
         "operationId": "post_submit",
         "parameters": [_header("X-Submit-Key", "the server's SUBMIT_KEY, when it sets one")],
         "security": [{}, {"submitKey": []}],
@@ -157,10 +158,14 @@ def submit_operation(settings: Settings) -> dict[str, Any]:
             "400": _error("not JSON (malformed, not UTF-8, too deep)"),
             "401": _error("SUBMIT_KEY is set and X-Submit-Key is missing"),
             "403": _error("wrong X-Submit-Key"),
+            "408": _error(
+                f"the body did not arrive within BODY_TIMEOUT_SECONDS "
+                f"({settings.body_timeout_seconds}); the connection is closed"
+            ),
             "413": _error(f"body over MAX_BODY_BYTES ({limit})"),
             "415": _error("Content-Type is not application/json (UTF-8)"),
             "422": _error(
-                "not a report: schema, personal data, more than "
+                "not a report: schema, a period that ends in the future, personal data, more than "
                 f"{MAX_STRINGS} strings or one over {MAX_STRING_BYTES} bytes"
             ),
             "429": _error("over the installation's or the address's limit", RETRY_AFTER),

@@ -50,8 +50,8 @@ class ReportPeriod:
         """Human and file-name friendly: 2026-W47 or 2026-11."""
         if self.kind == "weekly":
             year, week, _ = self.start.isocalendar()
-            return f"{year}-W{week:02d}"
-        return f"{self.start.year}-{self.start.month:02d}"
+            return f"{year:04d}-W{week:02d}"
+        return f"{self.start.year:04d}-{self.start.month:02d}"
 
     @property
     def stem(self) -> str:
@@ -115,15 +115,29 @@ _MONTH_LABEL = re.compile(r"^(\d{4})-(\d{2})$")
 
 def parse_period(kind: str, label: str) -> ReportPeriod:
     """The ISO week (2026-W48) or calendar month (2026-11) a label names."""
-    if kind == "weekly" and (m := _WEEK_LABEL.match(label)):
-        try:
-            start = date.fromisocalendar(int(m[1]), int(m[2]), 1)
-        except ValueError:
-            raise PeriodError(f"{label} is not an ISO week") from None
-        return ReportPeriod("weekly", start, start + timedelta(days=7))
-    if kind == "monthly" and (m := _MONTH_LABEL.match(label)) and 1 <= int(m[2]) <= 12:
-        start = date(int(m[1]), int(m[2]), 1)
-        return ReportPeriod("monthly", start, (start + timedelta(days=32)).replace(day=1))
+    period: ReportPeriod | None = None
+    try:
+        if kind == "weekly" and (m := _WEEK_LABEL.match(label)):
+            try:
+                start = date.fromisocalendar(int(m[1]), int(m[2]), 1)
+            except ValueError:
+                raise PeriodError(f"{label} is not an ISO week") from None
+            period = ReportPeriod("weekly", start, start + timedelta(days=7))
+        elif kind == "monthly" and (m := _MONTH_LABEL.match(label)) and 1 <= int(m[2]) <= 12:
+            start = date(int(m[1]), int(m[2]), 1)
+            period = ReportPeriod("monthly", start, (start + timedelta(days=32)).replace(day=1))
+        if period is not None:
+            previous_period(period)  # a report compares with it: it must exist too
+            return period
+    except PeriodError:
+        raise
+    except (ValueError, OverflowError):
+        # Year 0 or a period at the very edge of the calendar (year 1 or 9999): its end or
+        # the period before it lies outside the dates Python (and any report) can hold.
+        raise PeriodError(
+            f"{label} is outside the range of dates a report can cover (0001-W02 to 9999-W51, "
+            "0001-02 to 9999-11)"
+        ) from None
     example = "2026-W48" if kind == "weekly" else "2026-11"
     raise PeriodError(f"a {kind} report names its period like {example}, not {label!r}")
 

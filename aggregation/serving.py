@@ -53,6 +53,9 @@ def hypercorn_config(settings: Settings) -> Config:
     config.errorlog = "-"
     config.loglevel = settings.log_level
     config.graceful_timeout = 10
+    # Also the deadline for a request's headers (hypercorn's idle timer runs until they are
+    # in); its body has BODY_TIMEOUT_SECONDS (fastpath.py, Quart's BODY_TIMEOUT). read_timeout
+    # stays None: it would also close a connection whose client waits for a slow answer.
     config.keep_alive_timeout = 30
     config.include_server_header = False  # no need to tell the world which server this is
     # uvloop halves hypercorn's own cost per request (docs/BENCHMARKS.md).

@@ -57,6 +57,8 @@ class Settings:
     purge_interval_seconds: int = 3600
     k_anonymity: int = 5
     max_body_bytes: int = 16384
+    # The longest a request body may take to arrive once its headers are in (408 after it).
+    body_timeout_seconds: int = 30
     secret_key: str = field(default="", repr=False)
     session_cookie_secure: bool = True
     reports_dir: str = "./data/reports"
@@ -131,6 +133,9 @@ class Settings:
             ),
             k_anonymity=reader.integer("K_ANONYMITY", 5, minimum=1, maximum=1000),
             max_body_bytes=reader.integer("MAX_BODY_BYTES", 16384, minimum=1024, maximum=1 << 24),
+            body_timeout_seconds=reader.integer(
+                "BODY_TIMEOUT_SECONDS", 30, minimum=1, maximum=3600
+            ),
             secret_key=reader.text("SECRET_KEY", ""),
             session_cookie_secure=reader.boolean("SESSION_COOKIE_SECURE", True),
             reports_dir=reader.text("REPORTS_DIR", "./data/reports"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 import orjson
@@ -155,8 +156,31 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "(root)"
 
 
-def validate(data: dict[str, Any]) -> AggregatedStats:
-    """Schema 1.0 or 2.0 → the current schema; 422 naming the first offending field."""
+# How far a report's period may end after the server's clock (clocks and time zones differ).
+MAX_FUTURE = timedelta(days=1)
+
+
+def validate(data: dict[str, Any], now: datetime | None = None) -> AggregatedStats:
+    """Schema 1.0 or 2.0 → the current schema; 422 naming the first offending field.
+
+    A period that ends more than MAX_FUTURE after `now` (the server's clock) is refused: it
+    would stay the installation's latest report, counted as active in every window, for ever.
+    """
+    stats = _parse(data)
+    latest = (now or datetime.now(UTC)) + MAX_FUTURE
+    if stats.period.end > latest:
+        raise ApiError(
+            422,
+            "invalid field 'period.end': the period ends in the future "
+            f"(after {latest.replace(microsecond=0).isoformat()}, the server's time plus "
+            "one day); send a report once its period is over",
+            reason="future_period",
+            extra={"field": "period.end"},
+        )
+    return stats
+
+
+def _parse(data: dict[str, Any]) -> AggregatedStats:
     try:
         return parse_submission(data)
     except ValidationError as err:

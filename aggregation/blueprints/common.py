@@ -53,9 +53,9 @@ def address_limiter() -> AddressLimiter:
 
 def client_address() -> str | None:
     """The peer address, used only as an in-memory rate-limit key (never stored or logged)."""
-    return intake.client_address(
-        settings(), request.headers.get("X-Forwarded-For"), request.remote_addr
-    )
+    # Every X-Forwarded-For line, in order: a proxy may add its own line after the client's.
+    forwarded = ",".join(request.headers.getlist("X-Forwarded-For")) or None
+    return intake.client_address(settings(), forwarded, request.remote_addr)
 
 
 def check_address_limit() -> None:

@@ -349,6 +349,24 @@ class SqlRepository:
                 rows,
             )
 
+    def _prune_zero_rows(
+        self, table: str, bucket: str, keys: set[tuple[int, str, str]]
+    ) -> Work[None]:
+        """Delete the rows among `keys` that count nothing any more (installations and total 0).
+
+        For deletion: an erased installation leaves no row naming its keys, not even one that
+        counts zero. Runs after the rollup's upsert on both backends (a DELETE is never folded
+        into PostgreSQL's combined INSERT, which would see the rows as they were before).
+        The hot path's latest-report swaps do not prune (they keep PostgreSQL's single
+        combined write); the hourly purge removes the zero rows they leave.
+        """
+        if keys:
+            yield Many(
+                f"DELETE FROM {table} WHERE {bucket} = ? AND dim = ? AND key = ? "
+                "AND installations = 0 AND total = 0",
+                sorted(keys),
+            )
+
     async def stored_submission_id(self, installation_id: str, period_start_day: int) -> str | None:
         """The submission id stored for one installation's period, if any."""
         async with self._read() as tx:
@@ -382,13 +400,16 @@ class SqlRepository:
         delta = _new_delta()
         for end_day, contrib in latest:
             _add(delta, int(end_day), _stored_contributions(contrib), -1)
-        yield from self._apply_delta("latest_rollup", "day", delta)
         rows = yield Fetch(
             "SELECT period_end_day, received_day, payload FROM submissions "
             "WHERE installation_id = ?",
             [installation_id],
         )
         weekly = _new_delta()
+        # Every latest_rollup row this installation's reports ever added to: each of them was
+        # its latest report once, and replacing it left the row at zero when no one else has
+        # that key (an error name, a version only it had).
+        stale = set(delta)
         daily: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         for end_day, received_day, payload in rows:
             daily[int(received_day)][0] -= 1
@@ -399,13 +420,18 @@ class SqlRepository:
                 # report's share of the weekly trend stays behind (anonymous counts).
                 _LOGGER.warning("a stored report no longer parses; rollup left as is")
                 continue
-            _add(weekly, period_week(int(end_day)), contributions(stats), -1)
+            contrib = contributions(stats)
+            _add(weekly, period_week(int(end_day)), contrib, -1)
+            stale.update((int(end_day), dim, key) for dim, key, _, _ in contrib)
         firsts = yield Fetch(
             "SELECT first_day FROM installations WHERE installation_id = ?", [installation_id]
         )
         for (first_day,) in firsts:
             daily[int(first_day)][1] -= 1
+        yield from self._apply_delta("latest_rollup", "day", delta)
+        yield from self._prune_zero_rows("latest_rollup", "day", stale)
         yield from self._apply_delta("weekly_rollup", "week", weekly)
+        yield from self._prune_zero_rows("weekly_rollup", "week", set(weekly))
         yield Many(
             "UPDATE daily_activity SET submissions = submissions + ?, "
             "new_installations = new_installations + ? WHERE day = ?",
@@ -436,6 +462,7 @@ class SqlRepository:
         yield Execute("DELETE FROM weekly_rollup WHERE week < ?", [week_of(before_day)])
         yield Execute("DELETE FROM daily_activity WHERE day < ?", [before_day])
         yield Execute("DELETE FROM latest_rollup WHERE installations = 0 AND total = 0", [])
+        yield Execute("DELETE FROM weekly_rollup WHERE installations = 0 AND total = 0", [])
         installations = yield Execute(
             # An installation whose every report is gone keeps nothing (not even its hash).
             "DELETE FROM installations WHERE NOT EXISTS (SELECT 1 FROM "

@@ -38,7 +38,7 @@ async def test_the_document_states_the_contract(app: Quart) -> None:
     legacy = spec["components"]["schemas"]["LegacyAggregatedStats"]
     assert legacy["properties"]["schema_version"]["const"] == "1.0"
     assert set(submit["responses"]) == {
-        "200", "201", "400", "401", "403", "413", "415", "422", "429", "503"
+        "200", "201", "400", "401", "403", "408", "413", "415", "422", "429", "503"
     }  # fmt: skip
     assert submit["responses"]["429"]["headers"]["Retry-After"]
     error = submit["responses"]["415"]["content"]["application/json"]["schema"]["$ref"]
