@@ -310,3 +310,27 @@ async def test_times_out_of_range_are_422_not_500(app: Quart) -> None:
         assert response.status_code == 422, (field, value)
         assert value not in (await response.get_data(as_text=True))
     assert await app.config["REPOSITORY"].count_submissions() == 0
+
+
+async def test_error_names_hiding_a_mac_or_serial_are_refused(app: Quart) -> None:
+    """`A4C1386B2F9DError`: no word boundary before `Error`, yet a serial; never stored."""
+    client = app.test_client()
+    hidden = [
+        "A4C1386B2F9DError",
+        "Mac001A2B3C4D5EError",
+        "Sn0A1B2C3D4E5Error",
+        "Mac001a2b3c4d5eError",
+        "PrinterCZPX1234X004XCConnectionError",
+    ]
+    for name in hidden:
+        body = payload()
+        body["error_summary"] = {name: 1}
+        response = await client.post("/submit", json=body)
+        assert response.status_code == 422, name
+        error = (await response.get_json())["error"]
+        assert "error_summary" in error, (name, error)
+        assert name not in (await response.get_data(as_text=True))
+    assert await app.config["REPOSITORY"].count_submissions() == 0
+    real = {"ClientConnectorError": 2, "HTTP404Error": 1, "IPv6AddressError": 1, "MQTTError": 1}
+    assert (await client.post("/submit", json=payload(errors=real))).status_code == 201
+    assert await app.config["REPOSITORY"].count_submissions() == 1

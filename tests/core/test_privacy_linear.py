@@ -8,7 +8,12 @@ import time
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from printernizer_usage_core.detectors import DETECTORS, identifier_pii_kind, pii_kind
+from printernizer_usage_core.detectors import (
+    DETECTORS,
+    identifier_pii_kind,
+    name_identifier_kind,
+    pii_kind,
+)
 
 # The patterns before issue 16, verbatim: quadratic on long runs, kept as the reference for
 # what must still be caught (on short inputs, where they are fast).
@@ -63,6 +68,7 @@ def test_long_adversarial_strings_take_linear_time(unit: str, tail: str) -> None
         assert _best_ms(check, text) < GENEROUS_MS, name
     assert _best_ms(pii_kind, text) < GENEROUS_MS
     assert _best_ms(identifier_pii_kind, text[:128]) < GENEROUS_MS
+    assert _best_ms(name_identifier_kind, text) < GENEROUS_MS
 
 
 def test_quadruple_length_costs_about_four_times() -> None:

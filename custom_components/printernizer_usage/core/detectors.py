@@ -156,3 +156,49 @@ def identifier_pii_kind(text: str) -> str | None:
         if kind is not None:
             return kind
     return None
+
+
+# Identifiers hidden inside a CamelCase class name, where no word boundary ends them (the `E`
+# of `Error` follows at once), so the serial detectors above, which want one, do not see them.
+# 12 hex digits in a row, either case, from the start of a hex run: a MAC address or a key
+# with its separators squeezed out (`Mac001A2B3C4D5EError`, `A4c1386b2f9dError`).
+_NAME_HEX_RUN = re.compile(rf"[{_HEX}](?<![{_HEX}][{_HEX}])[{_HEX}]{{11}}")
+# Capitals and digits (`SNAB12CD34EF`), or one capital and lower-case letters and digits
+# (`Ab12cd34ef`): each maximal run once (possessive), the pieces a serial number is made of.
+_NAME_CAPITAL_RUN = re.compile(r"[A-Z0-9]++")
+_NAME_WORD = re.compile(r"[A-Z]?[a-z0-9]++")
+_LOWER_CASE = re.compile(r"[a-z]")
+# Real names stay below: the longest such piece Python, aiohttp, h2, paho and the other
+# libraries in the lock name an exception with is 7 (`RFC1122` of h2's RFC1122Error).
+NAME_SERIAL_LENGTH: Final = 8
+NAME_SERIAL_DIGITS: Final = 2
+
+
+def _serial_piece(piece: str) -> bool:
+    return len(piece) >= NAME_SERIAL_LENGTH and (
+        sum(character in "0123456789" for character in piece) >= NAME_SERIAL_DIGITS
+    )
+
+
+def name_identifier_kind(name: str) -> str | None:
+    """`serial` when a class name such as `A4C1386B2F9DError` carries a serial number or an
+    address squeezed in without a word boundary after it; None otherwise.
+
+    Refused: a run of 12+ hex digits of either case (a MAC address or a key, `Mac` before it
+    or not), or a piece of 8+ characters holding 2+ digits, a piece being a run of capitals
+    and digits (the capital that begins the next word, such as the `E` of `Error`, does not
+    count) or a CamelCase word (a capital, then lower-case letters and digits). Exception
+    names such as `HTTP404Error`, `X509CertificateError`, `IPv6AddressError`,
+    `UTF8DecodeError` or `RFC1122Error` pass. Linear: every run is read once.
+    """
+    if _NAME_HEX_RUN.search(name):
+        return "serial"
+    for match in _NAME_CAPITAL_RUN.finditer(name):
+        piece = match.group()
+        if piece[-1] not in "0123456789" and _LOWER_CASE.match(name, match.end()):
+            piece = piece[:-1]
+        if _serial_piece(piece):
+            return "serial"
+    if any(_serial_piece(match.group()) for match in _NAME_WORD.finditer(name)):
+        return "serial"
+    return None

@@ -13,7 +13,7 @@ import functools
 import re
 from typing import Final
 
-from .detectors import identifier_pii_kind
+from .detectors import identifier_pii_kind, name_identifier_kind
 
 # --- features ------------------------------------------------------------------------------
 
@@ -130,7 +130,17 @@ KNOWN_EXCEPTION_NAMES: Final = frozenset(
     {"StopIteration", "StopAsyncIteration", "ExceptionGroup", "BaseExceptionGroup"}
 )
 # A long run of digits inside a name is a number someone put there (a serial, a port, a time).
+# Four digits stay allowed: h2's RFC1122Error and isodate's ISO8601Error are real exceptions,
+# and four digits alone (a year, a port) name no one.
 _LONG_NUMBER = re.compile(r"[0-9]{5}")
+
+
+def _without_suffix(name: str) -> str:
+    """`name` without its exception suffix (`A4C1386B2F9DError` → `A4C1386B2F9D`)."""
+    for suffix in ERROR_NAME_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 # A pure function of a short string, asked for the same few names in every report (the server
@@ -142,8 +152,12 @@ def is_error_type_name(name: str) -> bool:
 
     CamelCase ending in Error/Exception/Warning/Timeout/Failure/Fault/Interrupt/Exit (or a
     builtin exception such as StopIteration, or the neutral OtherError), at most 64 ASCII
-    letters and digits, no run of five digits, and nothing personal when read as a squeezed
-    identifier. `click_count`, `time_on_page` or `Bob` are not error names.
+    letters and digits, no run of five digits, no identifier hidden inside it
+    (detectors.name_identifier_kind: 12+ hex digits in a row, or 8+ capitals and digits or
+    8+ characters of one CamelCase word holding 2+ digits, as in `Mac001A2B3C4D5EError` or
+    `Sn0A1B2C3D4E5Error`), and nothing personal when the name, and the name without its
+    suffix, are read as squeezed identifiers. `click_count`, `time_on_page` or `Bob` are not
+    error names; `HTTP404Error`, `X509CertificateError` or `IPv6AddressError` are.
     """
     if not 2 <= len(name) <= MAX_ERROR_NAME_LENGTH:
         return False
@@ -151,7 +165,10 @@ def is_error_type_name(name: str) -> bool:
         name.endswith(ERROR_NAME_SUFFIXES) and _CAMEL_CASE.fullmatch(name)
     ):
         return False
-    return _LONG_NUMBER.search(name) is None and identifier_pii_kind(name) is None
+    if _LONG_NUMBER.search(name) or name_identifier_kind(name) is not None:
+        return False
+    stem = _without_suffix(name)
+    return identifier_pii_kind(name) is None and (not stem or identifier_pii_kind(stem) is None)
 
 
 # --- consent versions ----------------------------------------------------------------------
