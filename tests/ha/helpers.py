@@ -69,3 +69,8 @@ class Clock:
     def advance(self, delta: timedelta) -> None:
         """Move the engine's clock forward."""
         self.offset += delta
+
+    def start_in_the_past(self, days: int) -> None:
+        """Let the engine's weeks pass before the real now: a real aggregation server refuses
+        a report whose period ends after its own clock (plus a day), as it should."""
+        self.offset = -timedelta(days=days)

@@ -25,6 +25,7 @@ async def test_repair_issue_when_sending_fails(
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """Two weeks of failures raise the issue; a working endpoint clears it."""
+    clock.start_in_the_past(days=21)
     entry = await setup_entry(hass, build_entry(closed_endpoint, share=True))
     coordinator = entry.runtime_data.coordinator
     await entry.runtime_data.submitter.submit_now()

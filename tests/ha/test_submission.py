@@ -166,6 +166,7 @@ async def test_submit_key_in_the_options(
 ) -> None:
     """A refused report (no key) shows as failing; with the key from the options the next
     report goes through, on the same running engine."""
+    clock.start_in_the_past(days=14)
     async with serve_aggregation(tmp_path, submit_key=SUBMIT_KEY) as (port, db_file):
         url = f"http://127.0.0.1:{port}"
         entry = await setup_entry(hass, build_entry(url, share=True))
