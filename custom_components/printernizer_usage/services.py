@@ -18,6 +18,7 @@ from .const import CONF_DELETE_REMOTE, CONF_SHARE, DOMAIN
 from .coordinator import PrinternizerUsageConfigEntry
 from .core.models import SharingState
 from .core.privacy import EVENT_TYPES, Rejected
+from .core.service import PENDING_DELETIONS_KEY
 from .core.store import StoreError
 from .sharing import async_apply_settings
 
@@ -46,10 +47,15 @@ MAX_METADATA_KEYS = 16
 def _loaded_entry(hass: HomeAssistant) -> PrinternizerUsageConfigEntry:
     """The one loaded config entry whose engine runs, or a translated error (after Home
     Assistant's stop event the entry still counts as loaded, but its database is closed)."""
-    entries: list[PrinternizerUsageConfigEntry] = hass.config_entries.async_loaded_entries(DOMAIN)
-    if not entries or entries[0].runtime_data.closed:
+    entry = _running_entry(hass)
+    if entry is None:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
-    return entries[0]
+    return entry
+
+
+def _running_entry(hass: HomeAssistant) -> PrinternizerUsageConfigEntry | None:
+    entries: list[PrinternizerUsageConfigEntry] = hass.config_entries.async_loaded_entries(DOMAIN)
+    return entries[0] if entries and not entries[0].runtime_data.closed else None
 
 
 def _translated_store_errors[R](
@@ -65,7 +71,7 @@ def _translated_store_errors[R](
         except (StoreError, sqlite3.Error, ValueError) as err:
             # aiosqlite says "Connection closed" with a ValueError; any other ValueError while
             # the engine still runs is a bug to see as it is.
-            if isinstance(err, ValueError) and _engine_running(call.hass):
+            if isinstance(err, ValueError) and _running_entry(call.hass) is not None:
                 raise
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
@@ -74,11 +80,6 @@ def _translated_store_errors[R](
             ) from err
 
     return wrapper
-
-
-def _engine_running(hass: HomeAssistant) -> bool:
-    entries: list[PrinternizerUsageConfigEntry] = hass.config_entries.async_loaded_entries(DOMAIN)
-    return bool(entries) and not entries[0].runtime_data.closed
 
 
 def _check_event(event_type: str, metadata: dict[str, Any]) -> None:
@@ -174,7 +175,7 @@ def _without_secrets(export: dict[str, Any]) -> dict[str, Any]:
         row
         for row in tables.get("usage_settings", [])
         # The secret itself, and the copies a deletion request waiting for the server keeps.
-        if row.get("key") not in ("deletion_secret", "pending_deletions")
+        if row.get("key") not in ("deletion_secret", PENDING_DELETIONS_KEY)
     ]
     return export
 

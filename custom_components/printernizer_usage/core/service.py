@@ -82,14 +82,17 @@ def pending_deletions(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
     state = raw.get(SUBMISSION_STATE_KEY)
     noted = isinstance(state, dict) and state.get("deletion_pending") and not raw.get("opted_in")
     if noted and raw.get("installation_id") and raw.get("deletion_secret"):
-        return [
-            {
-                "installation_id": str(raw["installation_id"]),
-                "deletion_secret": str(raw["deletion_secret"]),
-                "endpoint": raw.get("endpoint"),
-            }
-        ]
+        return [_deletion_request(raw)]
     return []
+
+
+def _deletion_request(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A deletion request for the identity in stored settings (it has an id and a secret)."""
+    return {
+        "installation_id": str(raw["installation_id"]),
+        "deletion_secret": str(raw["deletion_secret"]),
+        "endpoint": raw.get("endpoint"),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,13 +371,7 @@ class UsageStatsService:
             await self.forget_identity()
             return False
         requests = [r for r in pending_deletions(raw) if r["installation_id"] != installation_id]
-        requests.append(
-            {
-                "installation_id": str(installation_id),
-                "deletion_secret": str(secret),
-                "endpoint": raw.get("endpoint"),
-            }
-        )
+        requests.append(_deletion_request(raw))
         await self.store.set_setting(PENDING_DELETIONS_KEY, requests)
         return True
 
@@ -382,11 +379,15 @@ class UsageStatsService:
         """Deletion requests the server has not confirmed yet, oldest first."""
         return pending_deletions(await self.store.get_settings())
 
-    async def cancel_deletion(self, installation_id: str) -> None:
-        """Forget the deletion request for one installation (refused, or sharing resumed)."""
-        raw = await self.store.get_settings()
-        requests = [r for r in pending_deletions(raw) if r["installation_id"] != installation_id]
-        await self.store.set_setting(PENDING_DELETIONS_KEY, requests or None)
+    async def cancel_deletion(self, installation_id: str) -> bool:
+        """Forget the deletion request for one installation (refused, or sharing resumed);
+        False when there was none."""
+        requests = await self.pending_deletions()
+        kept = [r for r in requests if r["installation_id"] != installation_id]
+        if len(kept) == len(requests):
+            return False
+        await self.store.set_setting(PENDING_DELETIONS_KEY, kept or None)
+        return True
 
     async def deletion_done(self, installation_id: str) -> None:
         """The server deleted one installation: forget its request, and the identity too when

@@ -159,6 +159,21 @@ def _now() -> int:
     return int(datetime.now(UTC).timestamp())
 
 
+async def _put_settings(db: aiosqlite.Connection, values: Mapping[str, Any]) -> None:
+    """Write settings inside the caller's transaction; a value of None deletes the key."""
+    now = _now()
+    for key, value in values.items():
+        if value is None:
+            await db.execute("DELETE FROM usage_settings WHERE key = ?", (key,))
+        else:
+            await db.execute(
+                "INSERT INTO usage_settings (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                (key, json.dumps(value), now),
+            )
+
+
 class UsageStore:
     """Repository over one SQLite file; every method is a coroutine, nothing blocks the loop."""
 
@@ -522,18 +537,8 @@ class UsageStore:
 
     async def set_settings(self, values: dict[str, Any]) -> None:
         """Write several settings atomically; a value of None deletes the key."""
-        now = _now()
         async with self._transaction() as db:
-            for key, value in values.items():
-                if value is None:
-                    await db.execute("DELETE FROM usage_settings WHERE key = ?", (key,))
-                else:
-                    await db.execute(
-                        "INSERT INTO usage_settings (key, value, updated_at) VALUES (?, ?, ?) "
-                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-                        "updated_at = excluded.updated_at",
-                        (key, json.dumps(value), now),
-                    )
+            await _put_settings(db, values)
 
     async def set_setting(self, key: str, value: Any) -> None:
         """Write one setting (None deletes it)."""
@@ -630,7 +635,6 @@ class UsageStore:
         `keep`: settings written back in the same transaction (a deletion request the server
         has not confirmed yet).
         """
-        now = _now()
         async with self._transaction() as db:
             for table in (
                 "usage_events",
@@ -641,11 +645,7 @@ class UsageStore:
                 "usage_outbox",
             ):
                 await db.execute(f"DELETE FROM {table}")
-            for key, value in (keep or {}).items():
-                await db.execute(
-                    "INSERT INTO usage_settings (key, value, updated_at) VALUES (?, ?, ?)",
-                    (key, json.dumps(value), now),
-                )
+            await _put_settings(db, keep or {})
             self._clear_caches()
         # secure_delete has overwritten the deleted rows in their pages; the write-ahead log
         # still holds the old page images until it is checkpointed and truncated. VACUUM gives

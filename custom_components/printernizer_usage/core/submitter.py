@@ -472,15 +472,12 @@ class Submitter:
         state = await self._state()
         if state.get("deletion_pending"):
             current = settings.installation_id
-            if settings.opted_in and current is not None:
-                mine = [
-                    r
-                    for r in await self._service.pending_deletions()
-                    if r["installation_id"] == str(current)
-                ]
-                if mine:
-                    _LOGGER.info("sharing switched back on: its pending deletion is dropped")
-                    await self._service.cancel_deletion(str(current))
+            if (
+                settings.opted_in
+                and current is not None
+                and await self._service.cancel_deletion(str(current))
+            ):
+                _LOGGER.info("sharing switched back on: its pending deletion is dropped")
             await self._try_deletion(force=force)
         if not settings.opted_in:
             return RoundReport()
